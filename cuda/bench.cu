@@ -1,0 +1,186 @@
+// bench.cu — api.h's bench(): time forward, naive_forward or backward on random device data.
+//
+// Inputs are filled by a hash-based normal generator (never zeros: zeros hide unwritten outputs
+// and run faster than real data). Each timed run gets its own cudaEvent pair. The peak extra
+// memory is the default memory pool's high-water mark over the timed runs: every workspace in
+// forward/backward/naive is allocated stream-ordered from that pool, while the tensors here come
+// from cudaMalloc and so do not count.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "api.h"
+#include "sm80/fwd_host.h"
+
+namespace flashattn::cuda {
+namespace {
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Standard normal values (Box-Muller on two 24-bit uniforms) stored in T.
+template <typename T>
+__global__ void fill_normal(T* __restrict__ p, size_t n, uint64_t seed) {
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const uint64_t z = splitmix64(seed * 0x2545f4914f6cdd1dull + i);
+    const float u1 = (static_cast<float>(z >> 40) + 1.f) * (1.f / 16777216.f);  // (0, 1]
+    const float u2 = static_cast<float>((z >> 8) & 0xffffff) * (1.f / 16777216.f);
+    const float x = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
+    if constexpr (std::is_same_v<T, __half>) {
+      p[i] = __float2half_rn(x);
+    } else {
+      p[i] = __float2bfloat16_rn(x);
+    }
+  }
+}
+
+void fill_random(void* p, size_t n, DType dt, uint64_t seed, cudaStream_t stream) {
+  const int threads = 256;
+  const unsigned blocks = static_cast<unsigned>(std::min<size_t>((n + threads - 1) / threads, 65536));
+  if (n == 0) return;
+  if (dt == DType::kFloat16) {
+    fill_normal<__half><<<blocks, threads, 0, stream>>>(static_cast<__half*>(p), n, seed);
+  } else {
+    fill_normal<__nv_bfloat16><<<blocks, threads, 0, stream>>>(static_cast<__nv_bfloat16*>(p), n, seed);
+  }
+  fwd_check(cudaGetLastError(), "bench fill kernel launch");
+}
+
+// Owns the bench's device allocations and events; releases them on every exit path.
+struct BenchResources {
+  int device = 0;
+  std::vector<void*> buffers;
+  std::vector<cudaEvent_t> events;
+  cudaStream_t stream = nullptr;
+
+  void* alloc(size_t bytes, const char* what) {
+    void* p = nullptr;
+    fwd_check(cudaMalloc(&p, bytes > 0 ? bytes : 16), (std::string("cudaMalloc(bench ") + what + ")").c_str());
+    buffers.push_back(p);
+    return p;
+  }
+  cudaEvent_t event() {
+    cudaEvent_t e = nullptr;
+    fwd_check(cudaEventCreate(&e), "cudaEventCreate");
+    events.push_back(e);
+    return e;
+  }
+  ~BenchResources() {
+    if (stream) (void)cudaStreamSynchronize(stream);
+    for (cudaEvent_t e : events) (void)cudaEventDestroy(e);
+    for (void* p : buffers) (void)cudaFree(p);
+    if (stream) (void)cudaStreamDestroy(stream);
+  }
+};
+
+}  // namespace
+
+BenchResult bench(int device, const BenchRequest& req) {
+  fwd_check(cudaSetDevice(device), "cudaSetDevice");
+  AttnParams p = req.shape;
+  if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
+    fwd_fail(std::string("bench: the CUDA kernels take float16 or bfloat16, got ") + dtype_name(p.dtype));
+  }
+  if (p.h_k <= 0) p.h_k = p.h;
+  if (p.b <= 0 || p.s_q <= 0 || p.s_k <= 0 || p.h <= 0 || p.d <= 0 || p.h % p.h_k != 0) {
+    fwd_fail("bench: sizes must be positive and heads a multiple of KV heads");
+  }
+  if (req.iters <= 0 || req.warmup < 0) fwd_fail("bench: iters must be positive and warmup non-negative");
+  if (req.naive && req.op != Op::kForward) fwd_fail("bench: the naive baseline is forward only");
+  if (!(p.scale > 0.f)) p.scale = 1.f / std::sqrt(static_cast<float>(p.d));
+  p.q_stride = contiguous_strides(p.s_q, p.h, p.d);
+  p.k_stride = contiguous_strides(p.s_k, p.h_k, p.d);
+  p.v_stride = p.k_stride;
+  p.o_stride = p.q_stride;
+  p.do_stride = p.q_stride;
+  p.dq_stride = p.q_stride;
+  p.dk_stride = p.k_stride;
+  p.dv_stride = p.k_stride;
+
+  // Say what runs before allocating anything, so an unsupported request fails fast.
+  BenchResult result;
+  const DeviceInfo info = fwd_device_info(device);
+  const Selection sel = select_kernel(req.op, p, info);
+  if (req.naive) {
+    result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dtype_name(p.dtype);
+  } else if (sel.path == KernelPath::kNone) {
+    fwd_fail("bench: " + sel.reason);
+  } else {
+    result.kernel = std::string(kernel_path_name(sel.path)) + (req.op == Op::kForward ? " fwd d" : " bwd d") +
+                    std::to_string(sel.kernel_head_dim) + " " + dtype_name(p.dtype);
+  }
+
+  BenchResources res;
+  res.device = device;
+  fwd_check(cudaStreamCreateWithFlags(&res.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  const size_t elem = dtype_size(p.dtype);
+  const size_t nq = static_cast<size_t>(p.b) * p.s_q * p.h * p.d;
+  const size_t nk = static_cast<size_t>(p.b) * p.s_k * p.h_k * p.d;
+  p.q = res.alloc(nq * elem, "q");
+  p.k = res.alloc(nk * elem, "k");
+  p.v = res.alloc(nk * elem, "v");
+  p.out = res.alloc(nq * elem, "out");
+  p.lse = static_cast<float*>(res.alloc(sizeof(float) * static_cast<size_t>(p.b) * p.h * p.s_q, "lse"));
+  fill_random(const_cast<void*>(p.q), nq, p.dtype, 1, res.stream);
+  fill_random(const_cast<void*>(p.k), nk, p.dtype, 2, res.stream);
+  fill_random(const_cast<void*>(p.v), nk, p.dtype, 3, res.stream);
+  if (req.op == Op::kBackward) {
+    p.dout = res.alloc(nq * elem, "dout");
+    p.dq = res.alloc(nq * elem, "dq");
+    p.dk = res.alloc(nk * elem, "dk");
+    p.dv = res.alloc(nk * elem, "dv");
+    fill_random(const_cast<void*>(p.dout), nq, p.dtype, 4, res.stream);
+    forward(device, p, res.stream);  // the backward reads the real out and lse
+  }
+
+  auto run_once = [&]() {
+    if (req.naive) {
+      naive_forward(device, p, res.stream);
+    } else if (req.op == Op::kForward) {
+      forward(device, p, res.stream);
+    } else {
+      backward(device, p, res.stream);
+    }
+  };
+  for (int i = 0; i < req.warmup; ++i) run_once();
+  fwd_check(cudaStreamSynchronize(res.stream), "bench warm-up");
+
+  cudaMemPool_t pool = nullptr;
+  fwd_check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+  uint64_t zero = 0;
+  fwd_check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
+
+  std::vector<cudaEvent_t> start(req.iters), stop(req.iters);
+  for (int i = 0; i < req.iters; ++i) {
+    start[i] = res.event();
+    stop[i] = res.event();
+  }
+  for (int i = 0; i < req.iters; ++i) {
+    fwd_check(cudaEventRecord(start[i], res.stream), "cudaEventRecord");
+    run_once();
+    fwd_check(cudaEventRecord(stop[i], res.stream), "cudaEventRecord");
+  }
+  fwd_check(cudaStreamSynchronize(res.stream), "bench timed runs");
+  result.ms.resize(req.iters);
+  for (int i = 0; i < req.iters; ++i) {
+    fwd_check(cudaEventElapsedTime(&result.ms[i], start[i], stop[i]), "cudaEventElapsedTime");
+  }
+  uint64_t high = 0;
+  fwd_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high), "cudaMemPoolGetAttribute(UsedMemHigh)");
+  result.peak_extra_bytes = static_cast<size_t>(high);
+  return result;
+}
+
+}  // namespace flashattn::cuda

@@ -1,0 +1,116 @@
+// params.h — the one plain struct that crosses every boundary below the N-API layer.
+//
+// The CPU backend (native/cpu/) and every CUDA kernel (cuda/) read exactly this struct, so a
+// feature means the same thing on every path. Plain C++ only: no CUDA, no napi.h.
+//
+// Dimension letters used in the shape comments:
+//   b    batch
+//   s_q  query sequence length          s_k  key/value sequence length
+//   h    query heads                    h_k  key/value heads (h % h_k == 0; GQA/MQA when h_k < h)
+//   d    head dimension (d % 8 == 0, d <= 256)
+// Strides are in ELEMENTS of the tensor's dtype, never bytes. The last dim is always contiguous.
+#pragma once
+
+#include <cstdint>
+
+namespace flashattn {
+
+enum class DType : int32_t {
+  kFloat32 = 0,
+  kFloat16 = 1,
+  kBFloat16 = 2,
+  kFloat8E4M3 = 3,
+};
+
+inline int dtype_size(DType t) {
+  switch (t) {
+    case DType::kFloat32: return 4;
+    case DType::kFloat16: return 2;
+    case DType::kBFloat16: return 2;
+    case DType::kFloat8E4M3: return 1;
+  }
+  return 0;
+}
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::kFloat32: return "float32";
+    case DType::kFloat16: return "float16";
+    case DType::kBFloat16: return "bfloat16";
+    case DType::kFloat8E4M3: return "float8_e4m3";
+  }
+  return "unknown";
+}
+
+// Strides of one 4-D tensor laid out (b, s, h, d), in elements; the d stride is 1.
+struct Strides {
+  int64_t batch = 0;
+  int64_t row = 0;   // one step along s
+  int64_t head = 0;  // one step along h (or h_k)
+};
+
+// Contiguous strides for a (b, s, heads, d) tensor.
+inline Strides contiguous_strides(int s, int heads, int d) {
+  Strides st;
+  st.head = d;
+  st.row = static_cast<int64_t>(heads) * d;
+  st.batch = static_cast<int64_t>(s) * heads * d;
+  return st;
+}
+
+struct AttnParams {
+  // ---- forward operands -------------------------------------------------------------------
+  const void* q = nullptr;  // (b, s_q, h,   d)  dtype
+  const void* k = nullptr;  // (b, s_k, h_k, d)  dtype
+  const void* v = nullptr;  // (b, s_k, h_k, d)  dtype
+  void* out = nullptr;      // (b, s_q, h,   d)  dtype (bf16 for fp8 inputs)
+  float* lse = nullptr;     // (b, h, s_q)       float32, natural log; -inf for a row that sees no key
+
+  Strides q_stride, k_stride, v_stride, o_stride;
+
+  // ---- backward operands (unused by the forward) --------------------------------------------
+  const void* dout = nullptr;  // (b, s_q, h,   d)  dtype
+  void* dq = nullptr;          // (b, s_q, h,   d)  dtype
+  void* dk = nullptr;          // (b, s_k, h_k, d)  dtype, summed over the h/h_k query heads
+  void* dv = nullptr;          // (b, s_k, h_k, d)  dtype, summed over the h/h_k query heads
+  Strides do_stride, dq_stride, dk_stride, dv_stride;
+  // Backward output must not depend on scheduling: bit-identical gradients run to run.
+  bool deterministic = false;
+
+  // ---- fp8 (Hopper forward only): per-(b, h_k) descale factors, may be null meaning 1 ------
+  const float* q_descale = nullptr;  // (b, h_k)
+  const float* k_descale = nullptr;  // (b, h_k)
+  const float* v_descale = nullptr;  // (b, h_k)
+
+  // ---- sizes ------------------------------------------------------------------------------
+  int b = 0, s_q = 0, s_k = 0, h = 0, h_k = 0, d = 0;
+  DType dtype = DType::kFloat32;
+
+  // ---- semantics ----------------------------------------------------------------------------
+  float scale = 0.f;  // softmax scale; the API fills in 1/sqrt(d) by default
+  // Sliding window, flash-attn convention; -1 means unbounded on that side. Query i sees key j iff
+  //   i + s_k - s_q - window_left <= j <= i + s_k - s_q + window_right.
+  // Causal (bottom-right aligned) is window_right == 0.
+  int window_left = -1;
+  int window_right = -1;
+
+  // How many query heads share one KV head.
+  int group_size() const { return h_k > 0 ? h / h_k : 0; }
+};
+
+// The key range [lo, hi) that query row i may see, after the window, clamped to [0, s_k).
+// lo >= hi means the row sees nothing. Shared by the CPU backend and the kernels' tile skipping.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline void key_range(int i, int s_q, int s_k, int window_left, int window_right, int* lo, int* hi) {
+  const long long diag = static_cast<long long>(i) + s_k - s_q;
+  long long l = window_left < 0 ? 0 : diag - window_left;
+  long long r = window_right < 0 ? static_cast<long long>(s_k) : diag + window_right + 1;
+  if (l < 0) l = 0;
+  if (r > s_k) r = s_k;
+  *lo = static_cast<int>(l);
+  *hi = static_cast<int>(r < l ? l : r);
+}
+
+}  // namespace flashattn

@@ -1,0 +1,92 @@
+// fwd_launch.cuh — tile shapes per head dim and the launcher of the sm80 forward.
+// Included by the per-instantiation files fwd_hdim{D}_{fp16,bf16}.cu and by cuda/dev/fwd_check.cu.
+#pragma once
+
+#include <type_traits>
+
+#include <cuda_runtime.h>
+
+#include "params.h"
+#include "sm80/fwd_host.h"
+#include "sm80/fwd_kernel.cuh"
+
+namespace flashattn::sm80 {
+
+// Two tiles per compiled head dim, both measured on an H200 (docs/perf-notes.md, "Forward (sm80)"):
+//   Large    the fastest shape, for GPUs whose opt-in shared memory per block holds it (Hopper)
+//   Compact  at most 99 KB of shared memory, so every sm_8x GPU (sm_86/89 offer 99 KB) runs it
+// FwdTile<D, BlockM, BlockN, warps, Q in registers, stages, min blocks per SM, schedule>.
+template <int D> struct FwdConfig;
+template <> struct FwdConfig<32> {
+  using Large = FwdTile<32, 128, 64, 4, true, 2, 2, kOverlap>;
+  using Compact = Large;
+};
+template <> struct FwdConfig<64> {
+  using Large = FwdTile<64, 256, 64, 8, true, 3, 1, kPingPong>;
+  using Compact = Large;
+};
+template <> struct FwdConfig<96> {
+  using Large = FwdTile<96, 128, 128, 8, true, 3, 1, kPingPong>;
+  using Compact = FwdTile<96, 128, 64, 8, true, 2, 1, kPlain>;
+};
+template <> struct FwdConfig<128> {
+  using Large = FwdTile<128, 128, 128, 8, true, 3, 1, kMbar>;
+  using Compact = FwdTile<128, 128, 64, 8, true, 2, 1, kPlain>;
+};
+template <> struct FwdConfig<192> {
+  using Large = FwdTile<192, 128, 64, 8, true, 3, 1, kPingPong>;
+  using Compact = FwdTile<192, 128, 32, 8, false, 2, 1, kPlain>;
+};
+template <> struct FwdConfig<256> {
+  using Large = FwdTile<256, 128, 64, 8, false, 2, 1, kPlain>;
+  using Compact = FwdTile<256, 64, 32, 4, false, 2, 2, kPlain>;
+};
+constexpr int kCompactSmemLimit = 99 * 1024;
+
+// Launches fwd_kernel<E, Tile> over (query blocks, h, b) on `stream`.
+template <typename E, typename Tile>
+void launch_fwd_tile(const AttnParams& p, cudaStream_t stream) {
+  if (p.b > 65535 || p.h > 65535) cuda::fwd_fail("sm80 forward: batch and heads must each be at most 65535");
+  const FwdArgs args = make_fwd_args(p);
+  auto kernel = fwd_kernel<E, Tile>;
+  const int smem = Tile::kSmemBytes;
+  cuda::fwd_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+                  "cudaFuncSetAttribute(sm80 forward shared memory)");
+  const dim3 grid((p.s_q + Tile::kBlockM - 1) / Tile::kBlockM, p.h, p.b);
+  kernel<<<grid, Tile::kThreads, smem, stream>>>(args);
+  cuda::fwd_check(cudaGetLastError(), "sm80 forward kernel launch");
+}
+
+// The Large tile where the current device's opt-in shared memory holds it, else the Compact one.
+template <typename E, int D>
+void launch_fwd(const AttnParams& p, cudaStream_t stream) {
+  using Cfg = FwdConfig<D>;
+  static_assert(Cfg::Compact::kSmemBytes <= kCompactSmemLimit, "the compact tile must fit every sm_8x GPU");
+  if constexpr (std::is_same_v<typename Cfg::Large, typename Cfg::Compact>) {
+    launch_fwd_tile<E, typename Cfg::Large>(p, stream);
+  } else {
+    int device = 0, optin = 0;
+    cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
+    cuda::fwd_check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+                    "cudaDeviceGetAttribute(shared memory per block opt-in)");
+    if (optin >= Cfg::Large::kSmemBytes) {
+      launch_fwd_tile<E, typename Cfg::Large>(p, stream);
+    } else {
+      launch_fwd_tile<E, typename Cfg::Compact>(p, stream);
+    }
+  }
+}
+
+// Defined once each in fwd_hdim{D}_{fp16,bf16}.cu.
+#define FLASHATTN_FWD_EXTERN(D)                                                   \
+  extern template void launch_fwd<Fp16, D>(const AttnParams&, cudaStream_t); \
+  extern template void launch_fwd<Bf16, D>(const AttnParams&, cudaStream_t);
+FLASHATTN_FWD_EXTERN(32)
+FLASHATTN_FWD_EXTERN(64)
+FLASHATTN_FWD_EXTERN(96)
+FLASHATTN_FWD_EXTERN(128)
+FLASHATTN_FWD_EXTERN(192)
+FLASHATTN_FWD_EXTERN(256)
+#undef FLASHATTN_FWD_EXTERN
+
+}  // namespace flashattn::sm80

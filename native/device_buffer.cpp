@@ -1,0 +1,146 @@
+// device_buffer.cpp — DeviceBuffer, the JS owner of one device allocation.
+#include "device_buffer.h"
+
+#include <climits>
+
+#include "errors.h"
+#include "fields.h"
+#include "tensor_args.h"
+#include "workers.h"
+
+#if FLASHATTN_WITH_CUDA
+#include "api.h"
+#include "cuda_devices.h"
+#endif
+
+namespace flashattn::native {
+
+namespace {
+
+// Marks the JS objects this class made, so FromValue() never unwraps anything else.
+constexpr napi_type_tag kDeviceBufferTag = {0x6f3c2a91d84b5e17ULL, 0xa25e9c0b7d31f468ULL};
+
+}  // namespace
+
+// ---- DeviceAllocation ------------------------------------------------------------------------
+
+#if FLASHATTN_WITH_CUDA
+DeviceAllocation::DeviceAllocation(int device_, size_t bytes_)
+    : device(device_), bytes(bytes_), ptr(cuda::device_alloc(device_, bytes_)) {}
+DeviceAllocation::~DeviceAllocation() { cuda::device_free(device, ptr); }
+#else
+DeviceAllocation::DeviceAllocation(int device_, size_t bytes_) : device(device_), bytes(bytes_), ptr(nullptr) {
+  fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+}
+DeviceAllocation::~DeviceAllocation() = default;
+#endif
+
+// ---- DeviceBuffer ----------------------------------------------------------------------------
+
+Napi::Function DeviceBuffer::Define(Napi::Env env) {
+  return DefineClass(env, "DeviceBuffer",
+                     {
+                         InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
+                         InstanceAccessor<&DeviceBuffer::GetBytes>("bytes"),
+                         InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
+                         InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
+                         InstanceMethod<&DeviceBuffer::Upload>("upload"),
+                         InstanceMethod<&DeviceBuffer::Download>("download"),
+                     });
+}
+
+DeviceBuffer* DeviceBuffer::FromValue(Napi::Value value) {
+  if (!value.IsObject()) return nullptr;
+  const Napi::Object obj = value.As<Napi::Object>();
+  if (!obj.CheckTypeTag(&kDeviceBufferTag)) return nullptr;
+  return Unwrap(obj);
+}
+
+DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
+  Napi::Env env = info.Env();
+  try {
+#if !FLASHATTN_WITH_CUDA
+    fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#else
+    const int device = static_cast<int>(
+        read_integer(info[0], "device", 0, INT_MAX, "a non-negative integer (a CUDA device index)"));
+    const int64_t bytes = read_integer(info[1], "bytes", 1, kMaxSafeInteger, "a positive integer (a size in bytes)");
+    device_info(device);  // E_NO_DEVICE when there is no such device
+    info.This().As<Napi::Object>().TypeTag(&kDeviceBufferTag);
+    alloc_ = std::make_shared<DeviceAllocation>(device, static_cast<size_t>(bytes));  // E_OOM / E_CUDA
+    device_ = device;
+    bytes_ = static_cast<size_t>(bytes);
+    disposed_ = false;
+    Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+#endif
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw make_js_error(env, current_failure("new DeviceBuffer"));
+  }
+}
+
+DeviceBuffer::~DeviceBuffer() { Release(Env()); }
+
+void DeviceBuffer::Release(napi_env env) noexcept {
+  if (disposed_) return;
+  disposed_ = true;
+  // Frees now, or when the last async op that uses the memory lets go of its reference.
+  alloc_.reset();
+  int64_t adjusted = 0;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(bytes_), &adjusted);  // status ignored: noexcept
+}
+
+std::shared_ptr<DeviceAllocation> DeviceBuffer::Acquire(const std::string& what) const {
+  if (disposed_ || !alloc_) {
+    fail(ErrorCode::kDisposed, what + " has been disposed");
+  }
+  return alloc_;
+}
+
+Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+
+Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+
+Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed_);
+}
+
+Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
+  Release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) { return Copy(info, true); }
+
+Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) { return Copy(info, false); }
+
+Napi::Value DeviceBuffer::Copy(const Napi::CallbackInfo& info, bool to_device) {
+  const char* op = to_device ? "DeviceBuffer.upload" : "DeviceBuffer.download";
+  const std::string arg = to_device ? "src" : "dst";
+  Napi::Env env = info.Env();
+  try {
+    std::shared_ptr<DeviceAllocation> alloc = Acquire("the DeviceBuffer");
+    const Napi::Value value = info[0];
+    const bool ok_type =
+        value.IsTypedArray() && (value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array ||
+                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array ||
+                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array);
+    if (!ok_type) {
+      fail(ErrorCode::kDType, arg + " must be a Float32Array, Uint16Array or Uint8Array, but got " + describe(value));
+    }
+    const HostView view = host_view(value.As<Napi::TypedArray>());
+    if (view.byte_length > bytes_) {
+      fail(ErrorCode::kShape, arg + " has " + std::to_string(view.byte_length) + " bytes, but the DeviceBuffer holds " +
+                                  std::to_string(bytes_) + "; " + arg + ".byteLength must be at most bytes");
+    }
+    return QueueCopy(env, op, Value(), std::move(alloc), value.As<Napi::Object>(), view.data, view.byte_length,
+                     to_device);
+  } catch (...) {
+    return rejected_with_current(env, op);
+  }
+}
+
+}  // namespace flashattn::native

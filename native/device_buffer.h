@@ -1,0 +1,73 @@
+// device_buffer.h — DeviceBuffer: one cudaMalloc'd allocation on one device, owned by a JS object.
+//
+//   new DeviceBuffer(device, bytes)   allocates (sync); throws E_ARG / E_NO_DEVICE / E_OOM / E_CUDA
+//   .device .bytes .disposed          read-only
+//   .dispose()                        idempotent; the finalizer runs the same release
+//   .upload(src) .download(dst)       async copies (AsyncWorker); resolve when the copy is done
+//
+// The memory itself lives in a DeviceAllocation held by shared_ptr. The buffer holds one
+// reference until it is disposed; every async op that uses the memory holds another (and a Ref
+// on the JS object). So dispose() during a copy or a kernel makes the buffer unusable at once
+// (E_DISPOSED for new work) but frees the memory only when the last op using it has finished.
+// The size is reported to V8 with AdjustExternalMemory(+bytes) and (-bytes) on release.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace flashattn::native {
+
+// One device allocation; frees itself when the last owner lets go. (Nothing to free in the
+// CPU-only build, where no DeviceBuffer can be constructed.)
+struct DeviceAllocation {
+  DeviceAllocation(int device, size_t bytes);  // throws (cuda::Error) when the allocation fails
+  ~DeviceAllocation();
+  DeviceAllocation(const DeviceAllocation&) = delete;
+  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
+
+  int device;
+  size_t bytes;
+  void* ptr;
+};
+
+class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  // The DeviceBuffer behind a JS value, or nullptr when the value is not one (checked by type
+  // tag, so a plain object that merely looks like one is never unwrapped).
+  static DeviceBuffer* FromValue(Napi::Value value);
+
+  explicit DeviceBuffer(const Napi::CallbackInfo& info);
+  ~DeviceBuffer() override;
+
+  // The allocation, for a request that uses this buffer; E_DISPOSED after dispose(). `what`
+  // names the buffer in that message, e.g. "q.data (a DeviceBuffer)".
+  std::shared_ptr<DeviceAllocation> Acquire(const std::string& what) const;
+
+  int device() const { return device_; }
+  size_t bytes() const { return bytes_; }
+  bool disposed() const { return disposed_; }
+
+ private:
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value GetBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Upload(const Napi::CallbackInfo& info);
+  Napi::Value Download(const Napi::CallbackInfo& info);
+  Napi::Value Copy(const Napi::CallbackInfo& info, bool to_device);
+
+  // The one release path, used by dispose() and by the destructor (the GC finalizer).
+  void Release(napi_env env) noexcept;
+
+  int device_ = 0;
+  size_t bytes_ = 0;
+  bool disposed_ = true;  // until the allocation has succeeded
+  std::shared_ptr<DeviceAllocation> alloc_;
+};
+
+}  // namespace flashattn::native

@@ -1,0 +1,29 @@
+// runner.h — runs a checked attention request on its backend. Called on a worker thread (inside
+// AsyncWorker::Execute), never on the JS thread; plain C++, no napi values.
+//
+//   backend 'cpu'                 flashattn::cpu::{forward, naive_forward, backward} on the host arrays
+//   backend 'cuda', host arrays   device staging copies: allocate, copy in, run, copy out, free
+//   backend 'cuda', DeviceBuffers the kernels read and write the buffers in place
+// CUDA work is enqueued on a leased stream and waited for (stream_synchronize) before returning.
+#pragma once
+
+#include "requests.h"
+
+namespace flashattn::native {
+
+// Throws AddonError (E_UNSUPPORTED when no kernel serves the request, E_NO_DEVICE, ...),
+// cuda::Error, or whatever the CPU backend throws, translated to AddonError.
+void run_attention(AttentionJob& job);
+
+// BenchQuery -> cuda::bench, on the worker thread (CUDA build; E_NO_DEVICE otherwise).
+struct BenchOutcome {
+  std::vector<float> ms;
+  size_t peak_extra_bytes = 0;
+  std::string kernel;
+};
+BenchOutcome run_bench(const BenchQuery& query);
+
+// Copies between a host range and a device allocation, waiting for the copy to finish.
+void copy_host_device(int device, void* device_ptr, void* host_ptr, size_t bytes, bool to_device);
+
+}  // namespace flashattn::native

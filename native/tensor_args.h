@@ -1,0 +1,68 @@
+// tensor_args.h — one tensor argument ({data, shape, dtype}) read from a request and checked.
+//
+// A TensorArg is plain data (no napi values), so it travels to the worker thread. The JS objects
+// behind it (the typed array, or the DeviceBuffer) are kept alive by the references read_tensor()
+// adds to a KeepAlive, which the AsyncWorker owns until the op has finished.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "device_buffer.h"
+#include "params.h"
+
+namespace flashattn::native {
+
+using KeepAlive = std::vector<Napi::ObjectReference>;
+
+struct TensorArg {
+  std::string name;  // as the request names it: "q", "dout", ...
+  DType dtype = DType::kFloat32;
+  int rank = 0;
+  int64_t shape[4] = {0, 0, 0, 0};
+  size_t bytes = 0;  // what the shape needs: product(shape) * dtype_size(dtype)
+
+  void* host = nullptr;                       // a host typed array's first element
+  std::shared_ptr<DeviceAllocation> device;   // or a DeviceBuffer's allocation
+  std::string kind;                           // "Float32Array", ..., or "DeviceBuffer" (for messages)
+
+  bool on_device() const { return device != nullptr; }
+  void* data() const { return device ? device->ptr : host; }
+  int dim(int i) const { return static_cast<int>(shape[i]); }
+};
+
+// The dtype names as they cross the boundary (binding.ts NativeDType), in DType order.
+DType read_dtype(Napi::Value value, const std::string& path);
+
+// Reads req[name] = {data, shape, dtype} and checks what one tensor can check alone:
+//   dtype    one of the dtype names                                        (E_DTYPE)
+//   shape    an array of `rank` positive integers that fit an int          (E_SHAPE)
+//   data     the typed array of that dtype (Float32Array, Uint16Array of bits for 16-bit types,
+//            Uint8Array for fp8) with exactly product(shape) elements, or a live DeviceBuffer of
+//            at least that many bytes                                      (E_DTYPE / E_SHAPE / E_DISPOSED)
+// `shape_legend` names the dims for messages, e.g. "[batch, seqlenQ, headsQ, headDim]".
+TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend,
+                      KeepAlive& keep);
+
+// "[2, 128, 8, 64]"
+std::string shape_text(const TensorArg& t);
+
+// The data pointer and size of a host typed array (its first element, past byteOffset).
+struct HostView {
+  void* data = nullptr;
+  size_t length = 0;      // elements
+  size_t byte_length = 0;
+  napi_typedarray_type type = napi_uint8_array;
+};
+HostView host_view(const Napi::TypedArray& array);
+
+// Outputs must not share memory with any input or with each other (inputs may share with inputs).
+// Each range is [data, data + bytes); all tensors of one request are in one address space.
+void check_no_overlap(const std::vector<const TensorArg*>& outputs, const std::vector<const TensorArg*>& inputs);
+
+}  // namespace flashattn::native

@@ -1,0 +1,164 @@
+// workers.cpp — forward, backward, bench and DeviceBuffer copies as AsyncWorkers.
+#include "workers.h"
+
+#include <utility>
+
+#include "requests.h"
+#include "runner.h"
+
+namespace flashattn::native {
+
+// ---- PromiseWorker ---------------------------------------------------------------------------
+
+PromiseWorker::PromiseWorker(Napi::Env env, const char* op)
+    : Napi::AsyncWorker(env, op), op_(op), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+Napi::Promise PromiseWorker::QueuePromise() {
+  Napi::Promise promise = deferred_.Promise();
+  Queue();
+  return promise;
+}
+
+Napi::Value PromiseWorker::Result(Napi::Env env) { return env.Undefined(); }
+
+void PromiseWorker::Execute() {
+  try {
+    Run();
+  } catch (...) {
+    failure_ = current_failure(op_);
+    // AsyncWorker takes the error path only for a non-empty message.
+    SetError(failure_.message.empty() ? op_ + ": failed" : failure_.message);
+  }
+}
+
+void PromiseWorker::OnOK() {
+  // Nothing may escape into the event loop from here (it would be an uncaught exception).
+  try {
+    deferred_.Resolve(Result(Env()));
+  } catch (const Napi::Error& e) {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
+  } catch (...) {
+    try {
+      deferred_.Reject(make_js_error(Env(), current_failure(op_)).Value());
+    } catch (...) {
+    }
+  }
+}
+
+void PromiseWorker::OnError(const Napi::Error& /*error*/) {
+  try {
+    deferred_.Reject(make_js_error(Env(), failure_).Value());
+  } catch (...) {
+    // The environment is going away (a worker_thread terminating): nobody is left to tell.
+  }
+}
+
+namespace {
+
+// ---- forward / backward ----------------------------------------------------------------------
+
+class AttentionWorker final : public PromiseWorker {
+ public:
+  AttentionWorker(Napi::Env env, const char* op, AttentionJob job, KeepAlive keep)
+      : PromiseWorker(env, op), job_(std::move(job)), keep_(std::move(keep)) {}
+
+ protected:
+  void Run() override { run_attention(job_); }
+
+ private:
+  AttentionJob job_;
+  KeepAlive keep_;  // the typed arrays / DeviceBuffers the job points into
+};
+
+Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
+  const char* op = backward ? "backward" : "forward";
+  Napi::Env env = info.Env();
+  try {
+    KeepAlive keep;
+    AttentionJob job = backward ? parse_backward(info[0], keep) : parse_forward(info[0], keep);
+    return (new AttentionWorker(env, op, std::move(job), std::move(keep)))->QueuePromise();
+  } catch (...) {
+    return rejected_with_current(env, op);
+  }
+}
+
+// ---- bench -----------------------------------------------------------------------------------
+
+class BenchWorker final : public PromiseWorker {
+ public:
+  BenchWorker(Napi::Env env, BenchQuery query) : PromiseWorker(env, "bench"), query_(std::move(query)) {}
+
+ protected:
+  void Run() override { outcome_ = run_bench(query_); }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array ms = Napi::Array::New(env, outcome_.ms.size());
+    for (size_t i = 0; i < outcome_.ms.size(); ++i) {
+      ms.Set(static_cast<uint32_t>(i), Napi::Number::New(env, outcome_.ms[i]));
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("ms", ms);
+    result.Set("peakExtraBytes", Napi::Number::New(env, static_cast<double>(outcome_.peak_extra_bytes)));
+    result.Set("kernel", Napi::String::New(env, outcome_.kernel));
+    return result;
+  }
+
+ private:
+  BenchQuery query_;
+  BenchOutcome outcome_;
+};
+
+// ---- DeviceBuffer copies ---------------------------------------------------------------------
+
+class CopyWorker final : public PromiseWorker {
+ public:
+  CopyWorker(Napi::Env env, const char* op, Napi::Object buffer, std::shared_ptr<DeviceAllocation> alloc,
+             Napi::Object array, void* host, size_t bytes, bool to_device)
+      : PromiseWorker(env, op),
+        buffer_(Napi::Persistent(buffer)),
+        array_(Napi::Persistent(array)),
+        alloc_(std::move(alloc)),
+        host_(host),
+        bytes_(bytes),
+        to_device_(to_device) {}
+
+ protected:
+  void Run() override { copy_host_device(alloc_->device, alloc_->ptr, host_, bytes_, to_device_); }
+
+ private:
+  Napi::ObjectReference buffer_;             // the DeviceBuffer (its memory is alloc_, kept below)
+  Napi::ObjectReference array_;              // the host typed array
+  std::shared_ptr<DeviceAllocation> alloc_;  // outlives a dispose() during the copy
+  void* host_;
+  size_t bytes_;
+  bool to_device_;
+};
+
+}  // namespace
+
+Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, false); }
+
+Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, true); }
+
+Napi::Value Bench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+#if !FLASHATTN_WITH_CUDA
+    fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#else
+    return (new BenchWorker(env, parse_bench(info[0])))->QueuePromise();
+#endif
+  } catch (...) {
+    return rejected_with_current(env, "bench");
+  }
+}
+
+Napi::Promise QueueCopy(Napi::Env env, const char* op, Napi::Object buffer, std::shared_ptr<DeviceAllocation> alloc,
+                        Napi::Object array, void* host, size_t bytes, bool to_device) {
+  return (new CopyWorker(env, op, buffer, std::move(alloc), array, host, bytes, to_device))->QueuePromise();
+}
+
+}  // namespace flashattn::native

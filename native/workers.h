@@ -1,0 +1,53 @@
+// workers.h — the async ops: every one is an AsyncWorker that settles a Promise::Deferred.
+//
+// The JS thread only reads and checks the request; the work (attention, copies, benchmarks) runs
+// in Execute() on a libuv worker thread. Any failure, there or while reading the request, rejects
+// the promise with a JS Error that has a `code`: callers handle one path only.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "device_buffer.h"
+#include "errors.h"
+
+namespace flashattn::native {
+
+// An AsyncWorker that settles a promise. Subclasses implement Run() (worker thread) and, when
+// they resolve with a value, Result() (JS thread).
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  // `op` names the op in error messages ("forward", "DeviceBuffer.upload", ...).
+  PromiseWorker(Napi::Env env, const char* op);
+
+  // Queues the work and returns its promise. The worker deletes itself once settled.
+  Napi::Promise QueuePromise();
+
+ protected:
+  virtual void Run() = 0;
+  virtual Napi::Value Result(Napi::Env env);
+
+ private:
+  void Execute() final;
+  void OnOK() final;
+  void OnError(const Napi::Error& error) final;
+
+  std::string op_;
+  Napi::Promise::Deferred deferred_;
+  Failure failure_;
+};
+
+// binding.ts: forward(req), backward(req), bench(req).
+Napi::Value Forward(const Napi::CallbackInfo& info);
+Napi::Value Backward(const Napi::CallbackInfo& info);
+Napi::Value Bench(const Napi::CallbackInfo& info);
+
+// DeviceBuffer.upload / download: copies `bytes` between `host` (inside the typed array `array`)
+// and the allocation, keeping both JS objects alive until the copy has finished.
+Napi::Promise QueueCopy(Napi::Env env, const char* op, Napi::Object buffer, std::shared_ptr<DeviceAllocation> alloc,
+                        Napi::Object array, void* host, size_t bytes, bool to_device);
+
+}  // namespace flashattn::native

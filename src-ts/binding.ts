@@ -1,0 +1,263 @@
+// binding.ts — the only file that loads the compiled addon, and the one typed view of it.
+//
+// Everything the native module exports is declared in NativeBinding below; test/binding.test.ts
+// compares Object.keys(binding) with this list so the two cannot drift apart.
+/** @internal */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/** dtype names as they cross the boundary. */
+export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3';
+
+/** Host typed arrays the addon accepts: Float32Array for float32, Uint16Array of bits for
+ * float16/bfloat16, Uint8Array of bits for float8_e4m3. */
+export type NativeHostArray = Float32Array | Uint16Array | Uint8Array;
+
+/**
+ * A device allocation owned by the addon (cudaMalloc on one device). Its size is reported to V8
+ * with AdjustExternalMemory. dispose() is idempotent; the finalizer frees it too.
+ * @internal
+ */
+export interface NativeDeviceBuffer {
+  readonly device: number;
+  readonly bytes: number;
+  readonly disposed: boolean;
+  dispose(): void;
+  /** Copies host bytes in (asynchronous; resolves when the copy has finished). */
+  upload(src: NativeHostArray): Promise<void>;
+  /** Copies device bytes out into `dst` (asynchronous; resolves when the copy has finished). */
+  download(dst: NativeHostArray): Promise<void>;
+}
+
+/** @internal */
+export interface NativeDeviceBufferConstructor {
+  /** Allocates `bytes` on CUDA device `device`. Throws E_OOM / E_NO_DEVICE / E_CUDA. */
+  new (device: number, bytes: number): NativeDeviceBuffer;
+}
+
+/** One tensor argument: host data or a device buffer, with its shape and dtype. @internal */
+export interface NativeTensorArg {
+  data: NativeHostArray | NativeDeviceBuffer;
+  shape: number[];
+  dtype: NativeDType;
+}
+
+/** Options every attention request carries. @internal */
+export interface NativeCommon {
+  /** 'cpu' runs the CPU backend on host arrays; 'cuda' runs kernels on `device`. */
+  backend: 'cpu' | 'cuda';
+  /** CUDA device index (ignored for cpu). */
+  device: number;
+  scale: number;
+  /** -1 means unbounded. Causal is windowRight = 0. */
+  windowLeft: number;
+  windowRight: number;
+  /** CPU threads; 0 = one per hardware thread. */
+  threads: number;
+}
+
+/**
+ * Forward request. The caller allocates the outputs: `out` (q's shape and dtype; bf16 for fp8)
+ * and `lse` (float32, [b, h, s_q]). Host inputs give host outputs; with backend 'cuda' and host
+ * arrays, the addon copies in and out inside its async work.
+ * @internal
+ */
+export interface NativeForwardRequest extends NativeCommon {
+  q: NativeTensorArg;
+  k: NativeTensorArg;
+  v: NativeTensorArg;
+  out: NativeTensorArg;
+  lse: NativeTensorArg;
+  /** Materialize the full score matrix instead (the benchmark's "standard attention"). */
+  naive: boolean;
+}
+
+/** Backward request; dq/dk/dv are caller-allocated like the forward outputs. @internal */
+export interface NativeBackwardRequest extends NativeCommon {
+  dout: NativeTensorArg;
+  q: NativeTensorArg;
+  k: NativeTensorArg;
+  v: NativeTensorArg;
+  out: NativeTensorArg;
+  lse: NativeTensorArg;
+  dq: NativeTensorArg;
+  dk: NativeTensorArg;
+  dv: NativeTensorArg;
+  deterministic: boolean;
+}
+
+/** @internal */
+export interface NativeDeviceReport {
+  index: number;
+  name: string;
+  capability: [number, number];
+  smCount: number;
+  totalMemory: number;
+  freeMemory: number;
+  /** Kernel paths this device can run, best first, e.g. ['sm80']. Empty: none. */
+  paths: string[];
+}
+
+/** @internal */
+export interface NativeProbeReport {
+  /** Which addon build is loaded. */
+  build: 'cuda' | 'cpu';
+  /** CUDA archs compiled into the addon, e.g. ['sm_80', 'sm_90a']; empty in the CPU build. */
+  compiledArchs: string[];
+  /** cudaRuntimeGetVersion / cudaDriverGetVersion, e.g. 13000; 0 when absent. */
+  cudaRuntimeVersion: number;
+  cudaDriverVersion: number;
+  /** Why no CUDA device is usable; '' when at least one is. */
+  cudaError: string;
+  devices: NativeDeviceReport[];
+  /** Threads the CPU backend uses by default. */
+  cpuThreads: number;
+}
+
+/** Which kernel runs a request: the same function dispatch uses. @internal */
+export interface NativeSelectRequest {
+  op: 'forward' | 'backward';
+  device: number;
+  dtype: NativeDType;
+  headDim: number;
+  seqlenQ: number;
+  seqlenK: number;
+  headsQ: number;
+  headsKV: number;
+  windowLeft: number;
+  windowRight: number;
+}
+
+/** @internal */
+export interface NativeSelection {
+  /** 'sm80', 'sm90', or 'none'. */
+  path: string;
+  /** The compiled head dim that runs it (>= headDim); 0 for none. */
+  kernelHeadDim: number;
+  /** Why not, when path is 'none'. */
+  reason: string;
+}
+
+/** @internal */
+export interface NativeBenchRequest {
+  op: 'forward' | 'backward';
+  naive: boolean;
+  device: number;
+  dtype: NativeDType;
+  batch: number;
+  seqlenQ: number;
+  seqlenK: number;
+  headsQ: number;
+  headsKV: number;
+  headDim: number;
+  scale: number;
+  windowLeft: number;
+  windowRight: number;
+  deterministic: boolean;
+  warmup: number;
+  iters: number;
+}
+
+/** @internal */
+export interface NativeBenchResult {
+  /** CUDA-event time of each timed iteration, in milliseconds. */
+  ms: number[];
+  /** Device memory beyond inputs and outputs at its peak, in bytes. */
+  peakExtraBytes: number;
+  /** What ran, e.g. 'sm80 fwd d128 bf16'. */
+  kernel: string;
+}
+
+/**
+ * Every export of the native module.
+ * @internal
+ */
+export interface NativeBinding {
+  /** Version of the addon (matches package.json). */
+  version: string;
+  probe(): NativeProbeReport;
+  select(req: NativeSelectRequest): NativeSelection;
+  forward(req: NativeForwardRequest): Promise<void>;
+  backward(req: NativeBackwardRequest): Promise<void>;
+  /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
+  bench(req: NativeBenchRequest): Promise<NativeBenchResult>;
+  DeviceBuffer: NativeDeviceBufferConstructor;
+}
+
+/** The names of NativeBinding, kept in sync by test/binding.test.ts. @internal */
+export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
+  'version',
+  'probe',
+  'select',
+  'forward',
+  'backward',
+  'bench',
+  'DeviceBuffer',
+];
+
+/** The package root: the nearest folder above this file whose package.json is flashattn's. It is
+ * one level up from src-ts/ (ts-jest) and two from dist/src-ts/ (compiled). @internal */
+export function packageRoot(from: string = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'flashattn') return dir;
+      } catch {
+        /* unreadable package.json: keep looking */
+      }
+    }
+    if (dirname(dir) === dir) return resolve(from, '..', '..');
+  }
+}
+
+const root = packageRoot();
+
+/** Candidate addon files, in the order they are tried. @internal */
+export function candidatePaths(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.FLASHATTN_BINARY) return [resolve(env.FLASHATTN_BINARY)];
+  const cuda = join(root, 'build-cuda', 'Release', 'flashattn.node');
+  const cpu = join(root, 'build', 'Release', 'flashattn.node');
+  if (env.FLASHATTN_BACKEND_BUILD === 'cpu') return [cpu];
+  if (env.FLASHATTN_BACKEND_BUILD === 'cuda') return [cuda];
+  return [cuda, cpu];
+}
+
+let cached: NativeBinding | undefined;
+let loadedFrom: string | undefined;
+
+/** Loads the addon once; throws an Error that lists what was tried and how to fix it. @internal */
+export function binding(): NativeBinding {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const file of candidatePaths()) {
+    if (!existsSync(file)) {
+      tried.push(`${file} (not found)`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      cached = require(file) as NativeBinding;
+      loadedFrom = file;
+      return cached;
+    } catch (err) {
+      tried.push(`${file} (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  throw new Error(
+    [
+      'flashattn: could not load the native addon.',
+      'Tried:',
+      ...tried.map((t) => `  - ${t}`),
+      'Possible solutions:',
+      '  - Run `npm install` (or `npm rebuild flashattn`) in this package to build it; the install log says which build it chose.',
+      '  - Without a CUDA toolkit, build the CPU-only addon: FLASHATTN_BUILD=cpu npm rebuild flashattn',
+      '  - Set FLASHATTN_BINARY to the path of a built flashattn.node.',
+    ].join('\n'),
+  );
+}
+
+/** The file the addon was loaded from, once loaded. @internal */
+export function bindingPath(): string | undefined {
+  return loadedFrom;
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+// cli.ts — the `flashattn` command: `inspect` (what the addon found) and `bench` (timings).
+import { type BenchOptions, runBench } from './bench';
+import type { NativeSelection } from './binding';
+import { FlashAttentionError } from './errors';
+import { type ProbeReport, cudaVersionString, native, noGpuReason, probe } from './probe';
+
+const USAGE = `Usage: flashattn <command> [options]
+
+Commands:
+  inspect [--json]        Which addon build loaded, CUDA runtime/driver, every GPU and the kernel
+                          each would run (or why there is no GPU).
+  bench [options]         Time forward and backward attention. On a GPU: CUDA events on the
+                          FlashAttention papers' shapes (batch·seqlen = 16384, hidden 2048), plus the
+                          naive baseline and PyTorch SDPA when python3 with torch+CUDA is found.
+                          Without a GPU (or with --cpu): the CPU backend.
+
+bench options:
+  --json FILE             Also write everything (config, rows, device, torch) as JSON to FILE
+  --cpu                   Benchmark the CPU backend even when a GPU is usable
+  --quick                 Fewer shapes and iterations
+  --seqlens 512,1024,...  Sequence lengths (GPU default 512..16384; CPU default 512..4096)
+  --headdims 64,128,...   Head dims (GPU default 64,128,256; CPU default 64)
+  --dtype bf16|fp16       GPU dtype (default bf16; the CPU bench uses float32)
+  --masks none,causal     Which masks (default both)
+  --ops fwd,bwd           Which passes (default both)
+  --iters N --warmup N    Timed and warm-up iterations per row
+  --device N              CUDA device index (default 0)
+  --tokens N --hidden N   GPU shapes: batch = tokens / seqlen, heads = hidden / headDim
+  --batch N --heads N     CPU shapes (default 1 and 16)
+  --threads N             CPU threads (default: one per hardware thread)
+  --no-naive              Skip the naive (materialized scores) baseline
+  --no-torch              Skip the PyTorch comparison
+  --no-window             Skip the sliding-window row (window [4096, 0] at seqlen 16384)
+
+Environment: FLASHATTN_BINARY (addon file), FLASHATTN_PYTHON (python with torch),
+FLASHATTN_DEBUG=1 (stack traces).`;
+
+class UsageError extends Error {}
+
+function intList(flag: string, value: string | undefined): number[] {
+  if (!value) throw new UsageError(`${flag} needs a comma-separated list of integers`);
+  const out = value.split(',').map((x) => Number(x.trim()));
+  if (out.some((x) => !Number.isSafeInteger(x) || x <= 0)) {
+    throw new UsageError(`${flag} must be a comma-separated list of positive integers; got '${value}'`);
+  }
+  return out;
+}
+
+function int(flag: string, value: string | undefined, min = 0): number {
+  const n = Number(value);
+  if (value === undefined || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`${flag} needs an integer >= ${min}; got '${value ?? ''}'`);
+  }
+  return n;
+}
+
+function choiceList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
+  const items = (value ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (!items.length || items.some((x) => !(allowed as readonly string[]).includes(x))) {
+    throw new UsageError(`${flag} takes a comma-separated list of ${allowed.join(', ')}; got '${value ?? ''}'`);
+  }
+  return items as T[];
+}
+
+/** Parses `bench` arguments. @internal */
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const opts: BenchOptions = {
+    cpu: false,
+    quick: false,
+    dtype: 'bfloat16',
+    deviceIndex: 0,
+    naive: true,
+    torch: true,
+    window: true,
+    tokens: 16384,
+    hidden: 2048,
+    threads: 0,
+    log: (line) => process.stderr.write(line + '\n'),
+    print: (line) => process.stdout.write(line + '\n'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf('=');
+    const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const inline = a.startsWith('--') && eq > 0 ? a.slice(eq + 1) : undefined;
+    const next = (): string | undefined => inline ?? argv[++i];
+    switch (flag) {
+      case '--json': {
+        const file = next();
+        if (!file) throw new UsageError('--json needs a file name');
+        opts.json = file;
+        break;
+      }
+      case '--cpu': opts.cpu = true; break;
+      case '--quick': opts.quick = true; break;
+      case '--seqlens': opts.seqlens = intList(flag, next()); break;
+      case '--headdims': opts.headdims = intList(flag, next()); break;
+      case '--dtype': {
+        const d = next();
+        if (d === 'bf16' || d === 'bfloat16') opts.dtype = 'bfloat16';
+        else if (d === 'fp16' || d === 'float16') opts.dtype = 'float16';
+        else throw new UsageError(`--dtype must be bf16 or fp16; got '${d ?? ''}'`);
+        break;
+      }
+      case '--masks': opts.masks = choiceList(flag, next(), ['none', 'causal'] as const); break;
+      case '--ops': opts.ops = choiceList(flag, next(), ['fwd', 'bwd'] as const); break;
+      case '--iters': opts.iters = int(flag, next(), 1); break;
+      case '--warmup': opts.warmup = int(flag, next(), 0); break;
+      case '--device': opts.deviceIndex = int(flag, next(), 0); break;
+      case '--tokens': opts.tokens = int(flag, next(), 1); break;
+      case '--hidden': opts.hidden = int(flag, next(), 1); break;
+      case '--batch': opts.batch = int(flag, next(), 1); break;
+      case '--heads': opts.heads = int(flag, next(), 1); break;
+      case '--threads': opts.threads = int(flag, next(), 0); break;
+      case '--no-naive': opts.naive = false; break;
+      case '--no-torch': opts.torch = false; break;
+      case '--no-window': opts.window = false; break;
+      default:
+        throw new UsageError(`unknown option '${a}' for bench (flashattn --help lists them)`);
+    }
+  }
+  return opts;
+}
+
+const PROBE_HEADDIMS = [64, 128, 256];
+
+interface InspectSelection {
+  device: number;
+  op: 'forward' | 'backward';
+  dtype: 'bfloat16';
+  headDim: number;
+  selection: NativeSelection;
+}
+
+function selections(report: ProbeReport): InspectSelection[] {
+  const b = native();
+  const out: InspectSelection[] = [];
+  for (const dev of report.devices) {
+    for (const op of ['forward', 'backward'] as const) {
+      for (const headDim of PROBE_HEADDIMS) {
+        let selection: NativeSelection;
+        try {
+          selection = b.select({
+            op, device: dev.index, dtype: 'bfloat16', headDim, seqlenQ: 4096, seqlenK: 4096,
+            headsQ: 16, headsKV: 16, windowLeft: -1, windowRight: -1,
+          });
+        } catch (err) {
+          selection = { path: 'none', kernelHeadDim: 0, reason: (err as Error).message };
+        }
+        out.push({ device: dev.index, op, dtype: 'bfloat16', headDim, selection });
+      }
+    }
+  }
+  return out;
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+/** `flashattn inspect`. @internal */
+export function inspect(argv: string[], print: (l: string) => void): number {
+  let json = false;
+  for (const a of argv) {
+    if (a === '--json') json = true;
+    else throw new UsageError(`unknown option '${a}' for inspect`);
+  }
+  const report = probe();
+  const sel = selections(report);
+  const reason = report.devices.length ? '' : noGpuReason(report, 0);
+  if (json) {
+    print(JSON.stringify({ ...report, noGpuReason: reason, selections: sel }, null, 2));
+    return 0;
+  }
+  print(`flashattn ${report.version}: ${report.build === 'cuda' ? 'CUDA build' : 'CPU-only build'}`);
+  print(`  addon:        ${report.addonPath}`);
+  if (report.build === 'cuda') {
+    print(`  CUDA runtime: ${cudaVersionString(report.cudaRuntimeVersion)}   driver: ${cudaVersionString(report.cudaDriverVersion)}`);
+    print(`  compiled for: ${report.compiledArchs.join(', ') || '(none)'}`);
+  }
+  print(`  CPU backend:  ${report.cpuThreads} threads`);
+  if (!report.devices.length) {
+    print('');
+    print(`No usable GPU: ${reason}.`);
+    print("flashAttention() runs on the CPU backend (device 'auto'/'cpu'); device: 'cuda' fails with E_NO_DEVICE.");
+    return 0;
+  }
+  for (const dev of report.devices) {
+    print('');
+    print(`Device ${dev.index}: ${dev.name}`);
+    print(`  capability ${dev.capability.join('.')}, ${dev.smCount} SMs, ${gib(dev.totalMemory)} total, ${gib(dev.freeMemory)} free`);
+    print(`  kernel paths: ${dev.paths.length ? dev.paths.join(', ') : `none (${noGpuReason(report, dev.index)})`}`);
+    for (const op of ['forward', 'backward'] as const) {
+      const cells = sel
+        .filter((s) => s.device === dev.index && s.op === op)
+        .map((s) =>
+          s.selection.path === 'none'
+            ? `d${s.headDim}: none (${s.selection.reason})`
+            : `d${s.headDim}: ${s.selection.path}${s.selection.kernelHeadDim !== s.headDim ? ` (d${s.selection.kernelHeadDim} kernel)` : ''}`,
+        );
+      print(`  ${op === 'forward' ? 'fwd' : 'bwd'} bf16  ${cells.join('   ')}`);
+    }
+  }
+  return 0;
+}
+
+/** Runs the CLI; returns the exit code. @internal */
+export async function main(argv: string[]): Promise<number> {
+  const print = (line: string) => process.stdout.write(line + '\n');
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        print(USAGE);
+        return command === undefined ? 1 : 0;
+      case '-v':
+      case '--version':
+        print(native().version);
+        return 0;
+      case 'inspect':
+        return inspect(rest, print);
+      case 'bench': {
+        const report = await runBench(parseBenchArgs(rest));
+        const failed = report.rows.filter((r) => r.error);
+        if (failed.length) {
+          process.stderr.write(`flashattn: ${failed.length} benchmark row(s) failed (see ERROR above)\n`);
+          return 1;
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command '${command}'; commands: inspect, bench (flashattn --help)`);
+    }
+  } catch (err) {
+    const e = err as Error;
+    const code = err instanceof FlashAttentionError ? ` [${err.code}]` : '';
+    process.stderr.write(`flashattn: ${e.message}${code}\n`);
+    if (err instanceof UsageError) process.stderr.write('Run `flashattn --help` for usage.\n');
+    if (process.env.FLASHATTN_DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: Error) => {
+      process.stderr.write(`flashattn: ${err.message}\n`);
+      if (process.env.FLASHATTN_DEBUG) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,405 @@
+// validate.ts — turns what the user passed into one normalized request, or throws a
+// FlashAttentionError that names the field and says what was expected and what was given.
+// Backend choice (cpu / cuda) happens in attention.ts, on the normalized request.
+import { DeviceTensor } from './device-tensor';
+import { type DType, arrayMatches, arrayNameFor, isDType } from './dtype';
+import { type ErrorCode, FlashAttentionError, describeValue } from './errors';
+import { type HostTensor, numel } from './tensor';
+
+/** Options of flashAttention(). */
+export interface AttentionOptions {
+  /** Causal mask aligned to the bottom-right corner (query i sees keys j <= i + seqlenK - seqlenQ). */
+  causal?: boolean;
+  /** Sliding window [left, right]; -1 means unbounded on that side. Default [-1, -1]. */
+  windowSize?: readonly [number, number];
+  /** Multiplies q·k before the softmax. Default 1/sqrt(headDim). */
+  softmaxScale?: number;
+  /** 'auto' (default): CUDA when it can run the request, else the CPU backend. */
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** CUDA device index (default 0, or the DeviceTensors' device). */
+  deviceIndex?: number;
+  /** CPU backend threads; 0 or unset: one per hardware thread. */
+  threads?: number;
+}
+
+/** Options of flashAttentionBackward(). */
+export interface BackwardOptions extends AttentionOptions {
+  /** Bit-identical dq/dk/dv from run to run (may be slower on CUDA). The CPU backend always is. */
+  deterministic?: boolean;
+}
+
+/** Either kind of tensor the attention functions accept. */
+export type AnyTensor = HostTensor | DeviceTensor;
+
+/** Sizes of one attention problem. */
+export interface AttentionDims {
+  batch: number;
+  seqlenQ: number;
+  seqlenK: number;
+  headsQ: number;
+  headsKV: number;
+  headDim: number;
+}
+
+/** A checked, normalized attention request. @internal */
+export interface NormalizedRequest {
+  op: 'forward' | 'backward';
+  /** Host tensors or DeviceTensors (never mixed). */
+  kind: 'host' | 'device';
+  dtype: DType;
+  dims: AttentionDims;
+  scale: number;
+  /** -1 = unbounded. Windows that cover every key are normalized to -1. */
+  windowLeft: number;
+  windowRight: number;
+  device: 'auto' | 'cpu' | 'cuda';
+  /** CUDA device index: the option, else the DeviceTensors' device, else 0. */
+  deviceIndex: number;
+  threads: number;
+  deterministic: boolean;
+}
+
+export const MAX_HEAD_DIM = 256;
+
+const FORWARD_KEYS = ['causal', 'windowSize', 'softmaxScale', 'device', 'deviceIndex', 'threads'];
+const BACKWARD_KEYS = [...FORWARD_KEYS, 'deterministic'];
+
+function err(code: ErrorCode, fn: string, message: string): FlashAttentionError {
+  return new FlashAttentionError(code, `${fn}: ${message}`);
+}
+
+interface Operand {
+  field: string;
+  kind: 'host' | 'device';
+  shape: readonly number[];
+  dtype: DType;
+}
+
+/** Checks one tensor argument: its kind, dtype, data array and shape (not its rank). */
+function operand(fn: string, field: string, value: unknown): Operand {
+  if (value instanceof DeviceTensor) {
+    value.assertLive(`${fn}: ${field}`);
+    return { field, kind: 'device', shape: value.shape, dtype: value.dtype };
+  }
+  if (typeof value !== 'object' || value === null || !('data' in value) || !('shape' in value)) {
+    throw err(
+      'E_ARG',
+      fn,
+      `${field} must be a tensor (tensor(data, shape, dtype)) or a DeviceTensor; got ${describeValue(value)}`,
+    );
+  }
+  const t = value as { data: unknown; shape: unknown; dtype?: unknown };
+  if (t.dtype === undefined) {
+    throw err(
+      'E_DTYPE',
+      fn,
+      `${field}.dtype is missing; make tensors with tensor(data, shape, dtype) (a Uint16Array needs 'float16' or 'bfloat16')`,
+    );
+  }
+  if (!isDType(t.dtype)) {
+    throw err(
+      'E_DTYPE',
+      fn,
+      `${field}.dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3'; got ${describeValue(t.dtype)}`,
+    );
+  }
+  if (!arrayMatches(t.data, t.dtype)) {
+    throw err(
+      'E_DTYPE',
+      fn,
+      `${field}.data must be a ${arrayNameFor(t.dtype)} for ${t.dtype} tensors; got ${describeValue(t.data)}`,
+    );
+  }
+  if (!Array.isArray(t.shape) || !t.shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
+    throw err('E_SHAPE', fn, `${field}.shape must be an array of non-negative integers; got ${describeValue(t.shape)}`);
+  }
+  const length = (t.data as { length: number }).length;
+  if (length !== numel(t.shape)) {
+    throw err(
+      'E_SHAPE',
+      fn,
+      `${field}.data has ${length} elements but ${field}.shape ${describeValue(t.shape)} needs ${numel(t.shape)}`,
+    );
+  }
+  return { field, kind: 'host', shape: t.shape, dtype: t.dtype };
+}
+
+const AXES = ['batch', 'seqlen', 'heads', 'headDim'];
+
+function rank4(fn: string, o: Operand): void {
+  if (o.shape.length !== 4) {
+    throw err(
+      'E_SHAPE',
+      fn,
+      `${o.field} must have 4 dims [batch, seqlen, heads, headDim]; got shape ${describeValue(o.shape)} (${o.shape.length} dims)`,
+    );
+  }
+}
+
+function sameAxis(fn: string, a: Operand, b: Operand, axis: number): void {
+  if (a.shape[axis] !== b.shape[axis]) {
+    throw err(
+      'E_SHAPE',
+      fn,
+      `${b.field}.shape[${axis}] (${AXES[axis]}) must equal ${a.field}.shape[${axis}] = ${a.shape[axis]}; ` +
+        `got ${b.shape[axis]} (${a.field} ${describeValue(a.shape)}, ${b.field} ${describeValue(b.shape)})`,
+    );
+  }
+}
+
+function sameShape(fn: string, a: Operand, b: Operand): void {
+  for (let i = 0; i < 4; i++) sameAxis(fn, a, b, i);
+}
+
+function checkOptions(fn: string, options: unknown, allowed: string[]): Record<string, unknown> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw err('E_ARG', fn, `options must be an object; got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) {
+      throw err('E_ARG', fn, `unknown option '${key}'; valid options: ${allowed.join(', ')}`);
+    }
+  }
+  return options as Record<string, unknown>;
+}
+
+function windowSide(fn: string, value: unknown, index: number, window: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < -1) {
+    throw err(
+      'E_ARG',
+      fn,
+      `windowSize[${index}] must be an integer >= 0, or -1 for unbounded; got ${describeValue(value)} ` +
+        `(windowSize ${describeValue(window)})`,
+    );
+  }
+  return value;
+}
+
+/** Checks and normalizes the options shared by forward and backward. */
+function normalizeOptions(
+  fn: string,
+  options: Record<string, unknown>,
+  dims: AttentionDims,
+): Pick<NormalizedRequest, 'scale' | 'windowLeft' | 'windowRight' | 'device' | 'threads' | 'deterministic'> & {
+  deviceIndex: number | undefined;
+} {
+  const { causal, windowSize, softmaxScale, device, deviceIndex, threads, deterministic } = options;
+  if (causal !== undefined && typeof causal !== 'boolean') {
+    throw err('E_ARG', fn, `causal must be a boolean; got ${describeValue(causal)}`);
+  }
+  let left = -1;
+  let right = -1;
+  if (windowSize !== undefined) {
+    if (!Array.isArray(windowSize) || windowSize.length !== 2) {
+      throw err('E_ARG', fn, `windowSize must be [left, right] (integers, -1 = unbounded); got ${describeValue(windowSize)}`);
+    }
+    left = windowSide(fn, windowSize[0], 0, windowSize);
+    right = windowSide(fn, windowSize[1], 1, windowSize);
+  }
+  if (causal === true) {
+    if (right !== -1 && right !== 0) {
+      throw err(
+        'E_ARG',
+        fn,
+        `causal: true means windowSize[1] = 0 (no keys to the right of the diagonal); got windowSize ${describeValue(windowSize)}. ` +
+          'Drop causal and pass windowSize, or use windowSize [left, 0] / [left, -1] with causal',
+      );
+    }
+    right = 0;
+  }
+  // A side that already covers every key of every row is the same as unbounded:
+  // row i's window is [i + sk - sq - left, i + sk - sq + right] and rows run over 0..sq-1.
+  if (left >= dims.seqlenK - 1) left = -1;
+  if (right >= dims.seqlenQ - 1) right = -1;
+
+  let scale = 1 / Math.sqrt(dims.headDim);
+  if (softmaxScale !== undefined) {
+    if (typeof softmaxScale !== 'number' || !Number.isFinite(softmaxScale)) {
+      throw err('E_ARG', fn, `softmaxScale must be a finite number; got ${describeValue(softmaxScale)}`);
+    }
+    scale = softmaxScale;
+  }
+  if (device !== undefined && device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
+    throw err('E_ARG', fn, `device must be 'auto', 'cpu' or 'cuda'; got ${describeValue(device)}`);
+  }
+  if (deviceIndex !== undefined && (typeof deviceIndex !== 'number' || !Number.isSafeInteger(deviceIndex) || deviceIndex < 0)) {
+    throw err('E_ARG', fn, `deviceIndex must be a non-negative integer; got ${describeValue(deviceIndex)}`);
+  }
+  if (threads !== undefined && (typeof threads !== 'number' || !Number.isSafeInteger(threads) || threads < 0)) {
+    throw err('E_ARG', fn, `threads must be a non-negative integer (0 = one per hardware thread); got ${describeValue(threads)}`);
+  }
+  if (deterministic !== undefined && typeof deterministic !== 'boolean') {
+    throw err('E_ARG', fn, `deterministic must be a boolean; got ${describeValue(deterministic)}`);
+  }
+  return {
+    scale,
+    windowLeft: left,
+    windowRight: right,
+    device: (device as NormalizedRequest['device'] | undefined) ?? 'auto',
+    deviceIndex: deviceIndex as number | undefined,
+    threads: (threads as number | undefined) ?? 0,
+    deterministic: deterministic === true,
+  };
+}
+
+/** Kind (host/device) and device index shared by all tensors, or E_ARG. */
+function commonKind(fn: string, operands: Operand[], values: unknown[]): { kind: 'host' | 'device'; device?: number } {
+  const kind = operands[0].kind;
+  for (const o of operands) {
+    if (o.kind !== kind) {
+      const hosts = operands.filter((x) => x.kind === 'host').map((x) => x.field);
+      const devs = operands.filter((x) => x.kind === 'device').map((x) => x.field);
+      throw err(
+        'E_ARG',
+        fn,
+        `tensors must be all host tensors or all DeviceTensors; got host ${hosts.join(', ')} and device ${devs.join(', ')}. ` +
+          'Use DeviceTensor.from(t) to upload, or await t.toHost() to download',
+      );
+    }
+  }
+  if (kind === 'host') return { kind };
+  const devices = values.map((v) => (v as DeviceTensor).device);
+  if (devices.some((d) => d !== devices[0])) {
+    throw err(
+      'E_ARG',
+      fn,
+      `DeviceTensors must be on one device; got ${operands.map((o, i) => `${o.field} on cuda:${devices[i]}`).join(', ')}`,
+    );
+  }
+  return { kind, device: devices[0] };
+}
+
+function finish(
+  fn: string,
+  op: 'forward' | 'backward',
+  dtype: DType,
+  dims: AttentionDims,
+  opts: ReturnType<typeof normalizeOptions>,
+  common: { kind: 'host' | 'device'; device?: number },
+): NormalizedRequest {
+  let deviceIndex = opts.deviceIndex ?? common.device ?? 0;
+  if (common.kind === 'device') {
+    if (opts.device === 'cpu') {
+      throw err(
+        'E_ARG',
+        fn,
+        "device: 'cpu' cannot run on DeviceTensors; download them with await t.toHost(), or use device 'cuda'/'auto'",
+      );
+    }
+    if (opts.deviceIndex !== undefined && opts.deviceIndex !== common.device) {
+      throw err('E_ARG', fn, `deviceIndex ${opts.deviceIndex} does not match the DeviceTensors' device ${common.device}`);
+    }
+    deviceIndex = common.device ?? 0;
+  }
+  return {
+    op,
+    kind: common.kind,
+    dtype,
+    dims,
+    scale: opts.scale,
+    windowLeft: opts.windowLeft,
+    windowRight: opts.windowRight,
+    device: opts.device,
+    deviceIndex,
+    threads: opts.threads,
+    deterministic: opts.deterministic,
+  };
+}
+
+/** Checks q/k/v and options of a forward call. @internal */
+export function normalizeForward(q: unknown, k: unknown, v: unknown, options?: unknown): NormalizedRequest {
+  const fn = 'flashAttention';
+  const opts = checkOptions(fn, options, FORWARD_KEYS);
+  const ops = [operand(fn, 'q', q), operand(fn, 'k', k), operand(fn, 'v', v)];
+  const common = commonKind(fn, ops, [q, k, v]);
+  const { dtype, dims } = checkQKV(fn, ops[0], ops[1], ops[2]);
+  return finish(fn, 'forward', dtype, dims, normalizeOptions(fn, opts, dims), common);
+}
+
+/** Checks the tensors and options of a backward call. @internal */
+export function normalizeBackward(
+  dout: unknown,
+  q: unknown,
+  k: unknown,
+  v: unknown,
+  out: unknown,
+  lse: unknown,
+  options?: unknown,
+): NormalizedRequest {
+  const fn = 'flashAttentionBackward';
+  const opts = checkOptions(fn, options, BACKWARD_KEYS);
+  const ops = [
+    operand(fn, 'dout', dout),
+    operand(fn, 'q', q),
+    operand(fn, 'k', k),
+    operand(fn, 'v', v),
+    operand(fn, 'out', out),
+    operand(fn, 'lse', lse),
+  ];
+  const common = commonKind(fn, ops, [dout, q, k, v, out, lse]);
+  const [oDout, oQ, oK, oV, oOut, oLse] = ops;
+  const { dtype, dims } = checkQKV(fn, oQ, oK, oV);
+  if (dtype === 'float8_e4m3') {
+    throw err('E_UNSUPPORTED', fn, 'float8_e4m3 has no backward pass; train in float16 or bfloat16');
+  }
+  for (const o of [oDout, oOut]) {
+    rank4(fn, o);
+    sameShape(fn, oQ, o);
+    if (o.dtype !== dtype) {
+      throw err('E_DTYPE', fn, `${o.field}.dtype must be q's dtype '${dtype}'; got '${o.dtype}'`);
+    }
+  }
+  const lseShape = [dims.batch, dims.headsQ, dims.seqlenQ];
+  if (oLse.shape.length !== 3 || oLse.shape.some((s, i) => s !== lseShape[i])) {
+    throw err(
+      'E_SHAPE',
+      fn,
+      `lse.shape must be [batch, headsQ, seqlenQ] = ${describeValue(lseShape)} (as flashAttention returned it); got ${describeValue(oLse.shape)}`,
+    );
+  }
+  if (oLse.dtype !== 'float32') {
+    throw err('E_DTYPE', fn, `lse.dtype must be 'float32' (as flashAttention returned it); got '${oLse.dtype}'`);
+  }
+  return finish(fn, 'backward', dtype, dims, normalizeOptions(fn, opts, dims), common);
+}
+
+function checkQKV(fn: string, q: Operand, k: Operand, v: Operand): { dtype: DType; dims: AttentionDims } {
+  for (const o of [q, k, v]) rank4(fn, o);
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype) {
+    throw err('E_DTYPE', fn, `q, k and v must have one dtype; got q '${q.dtype}', k '${k.dtype}', v '${v.dtype}'`);
+  }
+  sameAxis(fn, q, k, 0);
+  sameAxis(fn, q, v, 0);
+  sameShape(fn, k, v);
+  sameAxis(fn, q, k, 3);
+  const [batch, seqlenQ, headsQ, headDim] = q.shape;
+  const [, seqlenK, headsKV] = k.shape;
+  for (const [name, value, field] of [
+    ['batch', batch, 'q.shape[0]'],
+    ['seqlenQ', seqlenQ, 'q.shape[1]'],
+    ['headsQ', headsQ, 'q.shape[2]'],
+    ['seqlenK', seqlenK, 'k.shape[1]'],
+    ['headsKV', headsKV, 'k.shape[2]'],
+    ['headDim', headDim, 'q.shape[3]'],
+  ] as const) {
+    if (value < 1) throw err('E_SHAPE', fn, `${name} (${field}) must be at least 1; got ${value}`);
+  }
+  // E_UNSUPPORTED, like the addon: a valid shape that no backend here implements.
+  if (headDim % 8 !== 0 || headDim > MAX_HEAD_DIM) {
+    throw err(
+      'E_UNSUPPORTED',
+      fn,
+      `headDim (q.shape[3]) must be a multiple of 8 and at most ${MAX_HEAD_DIM}; got ${headDim}. ` +
+        'Pad q, k and v with zeros up to the next multiple of 8 (pass softmaxScale for the original headDim)',
+    );
+  }
+  if (headsQ % headsKV !== 0) {
+    throw err(
+      'E_SHAPE',
+      fn,
+      `headsQ (q.shape[2] = ${headsQ}) must be a multiple of headsKV (k.shape[2] = ${headsKV}) for grouped-query attention`,
+    );
+  }
+  return { dtype: q.dtype, dims: { batch, seqlenQ, seqlenK, headsQ, headsKV, headDim } };
+}

@@ -1,0 +1,110 @@
+// The `flashattn` command: argument parsing, `inspect`, and a tiny CPU `bench` run (its output's
+// structure only: timings are never asserted).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attendedPairs, attentionFlops, median } from '../src-ts/bench';
+import { main, parseBenchArgs } from '../src-ts/cli';
+
+async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
+  try {
+    const code = await main(argv);
+    return { code, out, err };
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+}
+
+describe('flashattn bench arguments', () => {
+  it('parses lists and flags', () => {
+    const o = parseBenchArgs(['--seqlens', '512,1024', '--headdims=64', '--dtype', 'fp16', '--quick', '--no-torch', '--json', 'x.json']);
+    expect(o.seqlens).toEqual([512, 1024]);
+    expect(o.headdims).toEqual([64]);
+    expect(o.dtype).toBe('float16');
+    expect(o.quick).toBe(true);
+    expect(o.torch).toBe(false);
+    expect(o.json).toBe('x.json');
+  });
+  it('rejects unknown options and bad values', () => {
+    expect(() => parseBenchArgs(['--bogus'])).toThrow(/unknown option '--bogus'/);
+    expect(() => parseBenchArgs(['--seqlens', '512,abc'])).toThrow(/positive integers/);
+    expect(() => parseBenchArgs(['--dtype', 'fp32'])).toThrow(/bf16 or fp16/);
+  });
+});
+
+describe('FLOP counting', () => {
+  it('is 4·b·h·sq·sk·d forward, halved for causal, 2.5× for backward', () => {
+    expect(attentionFlops('fwd', 2, 3, 5, 7, 8, [-1, -1])).toBe(4 * 2 * 3 * 5 * 7 * 8);
+    expect(attentionFlops('fwd', 1, 1, 8, 8, 8, [-1, 0])).toBe((4 * 8 * 8 * 8) / 2);
+    expect(attentionFlops('bwd', 1, 1, 8, 8, 8, [-1, -1])).toBe(2.5 * 4 * 8 * 8 * 8);
+  });
+  it('counts the visible pairs of a sliding window exactly', () => {
+    // 4×4, window [1, 0]: row 0 sees 1 key, rows 1..3 see 2.
+    expect(attendedPairs(4, 4, [1, 0])).toBe(7);
+  });
+  it('takes the median', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+});
+
+describe('flashattn CLI', () => {
+  it('prints usage for --help and fails on an unknown command', async () => {
+    expect((await capture(['--help'])).out).toMatch(/Usage: flashattn/);
+    const r = await capture(['frobnicate']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/unknown command 'frobnicate'/);
+    expect(r.err).not.toMatch(/at .*\.ts:\d+/); // no stack trace without FLASHATTN_DEBUG
+  });
+
+  it('inspect says which build loaded and what it found', async () => {
+    const r = await capture(['inspect']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/(CUDA|CPU-only) build/);
+    expect(r.out).toContain(process.env.FLASHATTN_BINARY!);
+    expect(r.out).toMatch(/No usable GPU|Device 0/);
+  });
+
+  it('inspect --json is machine-readable', async () => {
+    const r = await capture(['inspect', '--json']);
+    const j = JSON.parse(r.out);
+    expect(['cpu', 'cuda']).toContain(j.build);
+    expect(Array.isArray(j.devices)).toBe(true);
+    expect(Array.isArray(j.selections)).toBe(true);
+  });
+
+  it('bench --cpu runs the CPU backend, says so, and writes JSON', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'flashattn-')), 'bench.json');
+    const r = await capture(['bench', '--cpu', '--seqlens', '64', '--heads', '2', '--headdims', '16',
+      '--iters', '1', '--warmup', '0', '--json', file]);
+    if (r.code !== 0) throw new Error(`bench failed (${r.code}): ${r.err}`);
+    expect(r.out).toMatch(/CPU backend/);
+    expect(r.err).toMatch(/\[1\/\d+\] fwd d16 s64/);
+    const j = JSON.parse(readFileSync(file, 'utf8'));
+    expect(j.mode).toBe('cpu');
+    expect(j.rows.length).toBeGreaterThan(0);
+    for (const row of j.rows) {
+      expect(row.error).toBeUndefined();
+      expect(['flash', 'naive']).toContain(row.impl);
+      expect(row.samples).toHaveLength(1);
+      expect(row.peakRssBytes).toBeGreaterThan(0);
+    }
+  });
+
+  it('bench reports a bad option as an error with exit code 1', async () => {
+    const r = await capture(['bench', '--iters', '0']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--iters needs an integer >= 1/);
+  });
+});
