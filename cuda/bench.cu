@@ -111,15 +111,16 @@ BenchResult bench(int device, const BenchRequest& req) {
 
   // Say what runs before allocating anything, so an unsupported request fails fast.
   BenchResult result;
+  const char* dt = p.dtype == DType::kFloat16 ? "fp16" : "bf16";
   const DeviceInfo info = fwd_device_info(device);
   const Selection sel = select_kernel(req.op, p, info);
   if (req.naive) {
-    result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dtype_name(p.dtype);
+    result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dt;
   } else if (sel.path == KernelPath::kNone) {
     fwd_fail("bench: " + sel.reason);
   } else {
     result.kernel = std::string(kernel_path_name(sel.path)) + (req.op == Op::kForward ? " fwd d" : " bwd d") +
-                    std::to_string(sel.kernel_head_dim) + " " + dtype_name(p.dtype);
+                    std::to_string(sel.kernel_head_dim) + " " + dt;
   }
 
   BenchResources res;

@@ -15,7 +15,7 @@
 //     --bench     cuda::bench() on two shapes (forward and the naive baseline)
 //     --ceilings  mma.sync throughput with operands in registers / B from shared memory
 //     --small     tiny cases only (for compute-sanitizer)
-//   no flag: all of the above except --small
+//   no flag: --ceilings --check --time --bench
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -27,6 +27,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_bf16.h>
@@ -34,10 +35,10 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/copy.h"
 #include "common/mma.h"
 #include "dev/fwd_variants.h"
 #include "params.h"
+#include "sm80/fwd_launch.cuh"
 #include "sm80/launch.h"
 
 using flashattn::AttnParams;
@@ -66,6 +67,46 @@ __attribute__((weak)) void backward(int, const AttnParams&, Stream) {
   } while (0)
 
 namespace {
+
+using flashattn::sm80::FwdConfig;
+using flashattn::sm80::FwdTier;
+
+// ---------------------------------------------------------------------------------------------
+// The distinct tiles of each compiled head dim (FwdConfig's Full / Masked / Compact), by name.
+template <typename Tile>
+std::string tile_name() {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%dx%d w%d %s s%d %s (%d KB)", Tile::kBlockM, Tile::kBlockN, Tile::kNWarps,
+                Tile::kQInRegs ? "qreg" : "qsmem", Tile::kStages, Tile::kSchedule == flashattn::sm80::kMbar ? "mbar" : "plain",
+                Tile::kSmemBytes / 1024);
+  return buf;
+}
+struct TierInfo {
+  FwdTier tier;
+  const char* label;
+  std::string name;
+};
+template <int D>
+std::vector<TierInfo> tiers_of() {
+  using C = FwdConfig<D>;
+  std::vector<TierInfo> t{{FwdTier::kFull, "full", tile_name<typename C::Full>()}};
+  if (!std::is_same_v<typename C::Masked, typename C::Full>) t.push_back({FwdTier::kMasked, "masked", tile_name<typename C::Masked>()});
+  if (!std::is_same_v<typename C::Compact, typename C::Full> && !std::is_same_v<typename C::Compact, typename C::Masked>) {
+    t.push_back({FwdTier::kCompact, "compact", tile_name<typename C::Compact>()});
+  }
+  return t;
+}
+std::vector<TierInfo> tiers_for(int khd) {
+  switch (khd) {
+    case 32: return tiers_of<32>();
+    case 64: return tiers_of<64>();
+    case 96: return tiers_of<96>();
+    case 128: return tiers_of<128>();
+    case 192: return tiers_of<192>();
+    case 256: return tiers_of<256>();
+  }
+  return {};
+}
 
 // ---------------------------------------------------------------------------------------------
 // dtype helpers (host)
@@ -327,9 +368,10 @@ std::vector<Case> check_cases(bool small) {
 }
 
 int run_checks(bool small, std::mt19937_64& rng) {
-  std::printf("\n== correctness: forward() and naive_forward() vs float64 (bound = 2 x naive-in-dtype err + 1e-5)\n");
-  std::printf("%-4s %-4s %-13s %2s %5s %5s %5s %-4s | %-9s %-9s %-9s | %-9s %-4s | %s\n", "d", "dt", "mask", "b", "s_q", "s_k",
-              "h/hk", "lay", "flash", "bound", "lse", "naive", "", "result");
+  std::printf("\n== correctness: forward(), every tile of the head dim (\"tiles\": worst), naive_forward() vs float64\n"
+              "   (pass: err <= bound = 2 x naive-in-dtype err + 1e-5, no NaN, empty rows exact, |lse err| <= 1e-3)\n");
+  std::printf("%-4s %-4s %-13s %2s %5s %5s %5s %-4s | %-9s %-9s %-9s %-9s | %-9s %-4s | %s\n", "d", "dt", "mask", "b", "s_q", "s_k",
+              "h/hk", "lay", "flash", "tiles", "bound", "lse", "naive", "", "result");
   int fails = 0;
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
@@ -342,7 +384,8 @@ int run_checks(bool small, std::mt19937_64& rng) {
     reference(c, scale, hd);
     DeviceCase dc;
     make_device_case(c, scale, hd, dc);
-    Score fs, ns;
+    Score fs, ns, ts;  // forward(), naive_forward(), worst forced tier
+    ts.pass = true;
     std::string err;
     try {
       poison(dc, c);
@@ -353,15 +396,25 @@ int run_checks(bool small, std::mt19937_64& rng) {
       flashattn::cuda::naive_forward(0, dc.p, stream);
       CK(cudaStreamSynchronize(stream));
       ns = compare(c, hd, dc);
+      // Every tile of this head dim, not only the one forward() picks on this GPU.
+      for (const TierInfo& t : tiers_for(flashattn::sm80::kernel_head_dim(c.d))) {
+        poison(dc, c);
+        flashattn::sm80::run_fwd_tier(dc.p, flashattn::sm80::kernel_head_dim(c.d), t.tier, stream);
+        CK(cudaStreamSynchronize(stream));
+        const Score one = compare(c, hd, dc);
+        if (!one.pass) std::printf("     tier %s (%s) FAILS: err %.2e, %ld NaN\n", t.label, t.name.c_str(), one.err, one.nan);
+        ts.pass = ts.pass && one.pass;
+        ts.err = std::max(ts.err, one.err);
+      }
     } catch (const std::exception& e) {
       err = e.what();
     }
-    const bool ok = err.empty() && fs.pass && ns.pass;
+    const bool ok = err.empty() && fs.pass && ns.pass && ts.pass;
     fails += !ok;
     char hh[16];
     std::snprintf(hh, sizeof hh, "%d/%d", c.h, c.h_k);
-    std::printf("%-4d %-4s %-13s %2d %5d %5d %5s %-4s | %9.2e %9.2e %9.2e | %9.2e %-4s | %s%s%s\n", c.d, dt_short(c.dt),
-                c.mask_name().c_str(), c.b, c.s_q, c.s_k, hh, c.bhsd ? "bhsd" : "bshd", fs.err, 2 * fs.bound_err + 1e-5,
+    std::printf("%-4d %-4s %-13s %2d %5d %5d %5s %-4s | %9.2e %9.2e %9.2e %9.2e | %9.2e %-4s | %s%s%s\n", c.d, dt_short(c.dt),
+                c.mask_name().c_str(), c.b, c.s_q, c.s_k, hh, c.bhsd ? "bhsd" : "bshd", fs.err, ts.err, 2 * fs.bound_err + 1e-5,
                 fs.lse_err, ns.err, ns.pass ? "ok" : "FAIL", ok ? "PASS" : "FAIL", err.empty() ? "" : " ", err.c_str());
     if (!ok && (fs.nan || fs.bad_empty)) std::printf("     flash: %ld NaN, %ld wrong empty-row values\n", fs.nan, fs.bad_empty);
     if (!ok && (ns.nan || ns.bad_empty)) std::printf("     naive: %ld NaN, %ld wrong empty-row values\n", ns.nan, ns.bad_empty);
@@ -484,6 +537,22 @@ void run_timing() {
       }
     }
   }
+  std::printf("\n== every tile at seqlen 16k (batch 1, hidden 2048): TFLOP/s non-causal / causal\n");
+  for (int d : {32, 64, 96, 128, 192, 256}) {
+    const int h = std::max(1, 2048 / d);
+    for (const TierInfo& ti : tiers_for(d)) {
+      float tf[2];
+      for (int causal = 0; causal < 2; ++causal) {
+        const TimeShape t{1, 16384, h, d, -1, causal ? 0 : -1};
+        Timer tm(t);
+        const float ms = tm.median_ms([&](const AttnParams& p, cudaStream_t st) { flashattn::sm80::run_fwd_tier(p, d, ti.tier, st); });
+        tf[causal] = static_cast<float>(fwd_flops(t) / (ms * 1e9));
+      }
+      std::printf("d%-4d %-8s %-34s %7.1f %7.1f\n", d, ti.label, ti.name.c_str(), tf[0], tf[1]);
+      std::fflush(stdout);
+    }
+  }
+
   std::printf("\n== window [4096, 0] at seqlen 16k vs full causal (TFLOP/s over the visible pairs)\n");
   for (int d : {64, 128, 256}) {
     const TimeShape t{1, 16384, 2048 / d, d, 4096, 0};
@@ -520,6 +589,7 @@ int run_variants(std::mt19937_64& rng) {
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
   for (int d : {32, 64, 96, 128, 192, 256}) {
+    if (std::none_of(vars.begin(), vars.end(), [d](const FwdVariant& v) { return v.head_dim == d; })) continue;
     const Case cases[2] = {{1, 1000, 1037, 4, 2, d, DType::kBFloat16, -1, -1, false},
                            {2, 1037, 1000, 2, 1, d, DType::kBFloat16, 300, 0, true}};
     HostData hds[2];
@@ -704,7 +774,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!check && !variants && !timing && !bench && !ceilings) check = variants = timing = bench = ceilings = true;
+  if (!check && !variants && !timing && !bench && !ceilings) check = timing = bench = ceilings = true;
 
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));

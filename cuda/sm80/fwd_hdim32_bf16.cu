@@ -2,5 +2,5 @@
 #include "sm80/fwd_launch.cuh"
 
 namespace flashattn::sm80 {
-template void launch_fwd<Bf16, 32>(const AttnParams&, cudaStream_t);
+template void launch_fwd<Bf16, 32>(const AttnParams&, cudaStream_t, FwdTier);
 }  // namespace flashattn::sm80

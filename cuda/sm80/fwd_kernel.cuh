@@ -3,7 +3,7 @@
 //
 // Per block:  O = softmax(scale · Q Kᵀ, masked) V   and   LSE = log Σ exp(scale · Q Kᵀ)
 //   Q tile    (kBlockM, D)   cp.async → shared → registers (ldmatrix), or read per k-step from shared
-//   K, V      (kBlockN, D)   streamed through double-buffered shared tiles (cp.async groups)
+//   K, V      (kBlockN, D)   streamed through kStages shared buffers by cp.async, newest key block first
 //   S = Q Kᵀ  mma.sync m16n8k16, fp32 accumulators; each warp owns kRowsPerWarp rows
 //   softmax   online, in registers, exp2 with scale·log2(e) folded into one FFMA
 //   O += P V  P taken straight from the S accumulators (the C layout of one m16n8 pair is the A
@@ -11,16 +11,15 @@
 //   epilogue  O / l staged through the warp's own rows of the Q buffer, then 16-byte stores
 //
 // Schedules of the key loop (FwdTile::kSchedule):
-//   plain      per block j: S_j = Q K_jᵀ; softmax(S_j); O += P_j V_j, one __syncthreads per block
-//   overlapped per block j: S_{j+1} = Q K_{j+1}ᵀ; softmax(S_j); O += P_j V_j — one basic block in
-//              which S_{j+1}'s tensor-core work is independent of softmax(S_j)'s MUFU/FP32 work,
-//              so the scheduler interleaves them (the softmax no longer idles the tensor cores).
-//              Costs a second S in registers; K and V then run on phase-shifted buffers.
-//   mbar       the plain step, with the block-wide barrier replaced by per-stage "full" and
-//              "empty" mbarriers (fwd_sync.cuh), so warps are not forced into lockstep.
-//   ping-pong  mbar, plus two warp groups that take turns issuing Q Kᵀ (FlashAttention-3's
-//              schedule): one group's softmax runs while the other group's MMAs keep the
-//              tensor cores busy.
+//   plain  per block j: S_j = Q K_jᵀ; softmax(S_j); O += P_j V_j, with one __syncthreads per block
+//          that both publishes block j's copies and frees block j-1's buffer.
+//   mbar   the same step, with the block-wide barrier replaced by per-stage "full" and "empty"
+//          mbarriers (fwd_sync.cuh). Warps are no longer forced into lockstep, so one warp's
+//          softmax (MUFU/FP32) runs while the other warp of its SM sub-partition keeps the tensor
+//          core busy: +10-15% on an H200 (docs/perf-notes.md). Needs >= 3 stages.
+// Two other schedules were measured and dropped (an in-warp software pipeline of S_{j+1} against
+// softmax(S_j), and FlashAttention-3's warp-group ping-pong); cuda/dev/fwd_kernel_run4_snapshot.cuh
+// keeps them.
 //
 // Key blocks outside the window are never visited: the block's key range is the union of its rows'
 // ranges (key_range in params.h is monotone in the row), and only blocks that cut through a row's
@@ -38,11 +37,11 @@
 
 namespace flashattn::sm80 {
 
+// Schedules of the key loop (see the file comment).
+enum FwdSchedule : int { kPlain = 0, kMbar = 1 };
+
 // The tile shape and schedule of one forward kernel. Everything here is a compile-time constant;
 // masks, windows, GQA and sequence lengths are runtime values in FwdArgs.
-// Schedules of the key loop (see the file comment).
-enum FwdSchedule : int { kPlain = 0, kOverlap = 1, kMbar = 2, kPingPong = 3 };
-
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kNWarps_, bool kQInRegs_, int kStages_, int kMinBlocks_,
           int kSchedule_ = kPlain>
 struct FwdTile {
@@ -51,7 +50,7 @@ struct FwdTile {
   static constexpr int kBlockN = kBlockN_;    // keys per pipeline stage
   static constexpr int kNWarps = kNWarps_;
   static constexpr bool kQInRegs = kQInRegs_;  // Q fragments live in registers for the whole block
-  static constexpr int kStages = kStages_;     // K/V shared buffers (plain schedule: loads run kStages-1 ahead)
+  static constexpr int kStages = kStages_;     // K/V shared buffers; loads run kStages-1 blocks ahead
   static constexpr int kMinBlocks = kMinBlocks_;  // __launch_bounds__ occupancy hint
   static constexpr int kSchedule = kSchedule_;
 
@@ -75,9 +74,8 @@ struct FwdTile {
   static_assert(kRowsPerWarp % 16 == 0, "each warp owns whole m16 tiles");
   static_assert(kBlockN % 16 == 0, "P·V consumes keys 16 at a time");
   static_assert(kStages >= 2, "at least double buffering");
-  static_assert(kSchedule != kOverlap || kStages == 2, "the overlapped schedule runs K and V double-buffered");
-  static_assert(kSchedule < kMbar || kStages >= 3, "barrier pipelines refill a stage one block after its release");
-  static_assert(kSchedule != kPingPong || kNWarps == 8, "ping-pong runs two groups of 4 warps, one per SM sub-partition");
+  static_assert(kSchedule == kPlain || kSchedule == kMbar, "unknown schedule");
+  static_assert(kSchedule != kMbar || kStages >= 3, "mbar refills a stage one block after its release");
 };
 
 // What the kernel reads; built from AttnParams on the host (make_fwd_args).
@@ -117,17 +115,18 @@ namespace fwd_detail {
 
 constexpr float kNegInf = -__builtin_huge_valf();
 
-// Issues cp.async for one (kRows, D) tile: rows [row_begin, row_begin + kRows) of a tensor whose
-// row stride is row_stride. Rows >= rows_valid and chunks >= d_chunks are zero-filled in shared
-// memory without reading global memory (sequence tails, and columns past the runtime head dim).
 // The thread index, read so that the compiler rematerializes what derives from it at each use
-// instead of holding per-chunk copy offsets in registers across the whole key loop.
+// instead of holding per-chunk copy offsets in registers across the whole key loop. (Measured:
+// frees the registers the 255-register tiles need; costs d32/d64 time, docs/perf-notes.md.)
 __device__ __forceinline__ int fresh_tid() {
   int t;
   asm volatile("mov.u32 %0, %%tid.x;\n" : "=r"(t));
   return t;
 }
 
+// Issues cp.async for one (kRows, D) tile: rows [row_begin, row_begin + kRows) of a tensor whose
+// row stride is row_stride. Rows >= rows_valid and chunks >= d_chunks are zero-filled in shared
+// memory without reading global memory (sequence tails, and columns past the runtime head dim).
 template <typename Tile, int kRows, typename T>
 __device__ __forceinline__ void load_tile(uint32_t smem, const T* __restrict__ g, int64_t row_stride, int row_begin,
                                           int rows_valid, int d_chunks) {
@@ -430,62 +429,13 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
       softmax_step<Tile>(s, o_acc, row_max, row_sum, scale_log2);
       pv_gemm<E, Tile>(o_acc, s, la, sV + stage * Tile::kKVBytes);
     }
-  } else if constexpr (Tile::kSchedule == kOverlap) {
-    // ---- overlapped schedule ----
-    // Groups: {Q, K_0}, {K_1, V_0}, then iteration it issues {K_{it+2}, V_{it+1}}. K_j lives in
-    // K buffer j%2, V_j in V buffer j%2. At iteration it's barrier every warp has finished
-    // Q K_itᵀ (done in iteration it-1) and P V_{it-1}, so K buffer it%2 and V buffer (it+1)%2
-    // are free to refill.
-    load_tile<Tile, BM>(sQ, gq, a.q_row, row0, a.s_q, d_chunks);
-    if (n_blocks > 0) load_k(0, 0);
-    cp_async_commit();
-    if (n_blocks > 1) load_k(1, 1);
-    if (n_blocks > 0) load_v(0, 0);
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
-    load_q_frags<Tile>(q_frag, la);
-
-    SAcc<Tile> s;
-    if (n_blocks > 0) qk_gemm<E, Tile>(s, q_frag, la, sK);
-    for (int it = 0; it < n_blocks; ++it) {
-      cp_async_wait<0>();
-      __syncthreads();
-      if (it + 2 < n_blocks) load_k(it % 2, it + 2);
-      if (it + 1 < n_blocks) load_v((it + 1) % 2, it + 1);
-      cp_async_commit();
-
-      const int n0 = (n_end - 1 - it) * BN;
-      if (needs_mask(n0)) mask_scores<Tile>(s, a, n0, row0 + warp_row0, lane);
-      const uint32_t v_tile = sV + (it % 2) * Tile::kKVBytes;
-      if (it + 1 < n_blocks) {
-        SAcc<Tile> s_next;
-        qk_gemm<E, Tile>(s_next, q_frag, la, sK + ((it + 1) % 2) * Tile::kKVBytes);
-        softmax_step<Tile>(s, o_acc, row_max, row_sum, scale_log2);
-        pv_gemm<E, Tile>(o_acc, s, la, v_tile);
-#pragma unroll
-        for (int mi = 0; mi < MT; ++mi) {
-#pragma unroll
-          for (int j = 0; j < Tile::kSTiles; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) s[mi][j][e] = s_next[mi][j][e];
-          }
-        }
-      } else {
-        softmax_step<Tile>(s, o_acc, row_max, row_sum, scale_log2);
-        pv_gemm<E, Tile>(o_acc, s, la, v_tile);
-      }
-    }
   } else {
-    // ---- barrier pipeline (kMbar), optionally with warp-group ping-pong (kPingPong) ----
+    // ---- mbar schedule ----
     // No block-wide barrier in the loop: stage s's "full" mbarrier completes when every thread's
     // copies of its block have landed (cp.async arrive), its "empty" mbarrier when every warp has
     // finished reading it. Block b goes to stage b % kStages; a thread refills a stage only after
     // the previous block there was released, so warps may drift apart by up to a stage.
-    // Ping-pong: warps 0-3 and 4-7 (one of each per SM sub-partition) take turns issuing Q Kᵀ
-    // through two named barriers, so one group's softmax runs under the other's tensor-core work.
     constexpr int S = kStages;
-    constexpr bool kPP = Tile::kSchedule == kPingPong;
     const uint32_t q_bar = sV + S * Tile::kKVBytes;
     const uint32_t full_bar = q_bar + 8;
     const uint32_t empty_bar = full_bar + 8 * S;
@@ -514,34 +464,21 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
     mbar_wait(q_bar, 0);
     load_q_frags<Tile>(q_frag, la);
 
-    const int group = warp / 4;
-    if constexpr (kPP) {
-      if (group == 1) named_bar_arrive<1>(Tile::kThreads);  // group 0 goes first
-    }
     for (int it = 0; it < n_blocks; ++it) {
       const int st = it % S;
       mbar_wait(full_bar + 8 * st, (it / S) & 1);
       // Lane addresses rebuilt from a fresh thread index each block: a few integer ops instead
       // of a dozen registers held across the loop (the 32-rows-per-warp tiles run at 255).
-      const LaneAddr la = lane_addr<Tile>(sQ, fresh_tid() / 32, fresh_tid() % 32);
+      const LaneAddr lb = lane_addr<Tile>(sQ, fresh_tid() / 32, fresh_tid() % 32);
       SAcc<Tile> s;
-      if constexpr (kPP) {  // wait for this group's turn on the tensor cores
-        if (group == 0) named_bar_sync<1>(Tile::kThreads); else named_bar_sync<2>(Tile::kThreads);
-      }
-      qk_gemm<E, Tile>(s, q_frag, la, sK + st * Tile::kKVBytes);
-      if constexpr (kPP) {  // hand the turn to the other group
-        if (group == 0) named_bar_arrive<2>(Tile::kThreads); else named_bar_arrive<1>(Tile::kThreads);
-      }
+      qk_gemm<E, Tile>(s, q_frag, lb, sK + st * Tile::kKVBytes);
       const int n0 = (n_end - 1 - it) * BN;
       if (needs_mask(n0)) mask_scores<Tile>(s, a, n0, row0 + warp_row0, lane);
       softmax_step<Tile>(s, o_acc, row_max, row_sum, scale_log2);
-      pv_gemm<E, Tile>(o_acc, s, la, sV + st * Tile::kKVBytes);
+      pv_gemm<E, Tile>(o_acc, s, lb, sV + st * Tile::kKVBytes);
       __syncwarp();
       if (lane == 0) mbar_arrive(empty_bar + 8 * st);
       produce(it + S - 1);
-    }
-    if constexpr (kPP) {
-      if (group == 0) named_bar_sync<1>(Tile::kThreads);  // take group 1's last hand-off
     }
   }
   cp_async_wait<0>();  // nothing may still be writing shared memory when the block exits

@@ -7,8 +7,8 @@
 
 namespace flashattn::sm80 {
 
-// The least shared memory a forward at this head dim runs with (its Compact tile; launch_fwd
-// takes the Large tile where the device offers enough).
+// The least shared memory a forward at this head dim runs with: its Compact tile (launch_fwd
+// takes a larger tile where the device offers enough).
 size_t fwd_smem_bytes(int kernel_hd) {
   switch (kernel_hd) {
     case 32: return FwdConfig<32>::Compact::kSmemBytes;
@@ -24,14 +24,14 @@ size_t fwd_smem_bytes(int kernel_hd) {
 namespace {
 
 template <typename E>
-void run_fwd_typed(const AttnParams& p, int kernel_hd, cudaStream_t stream) {
+void run_fwd_typed(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t stream) {
   switch (kernel_hd) {
-    case 32: return launch_fwd<E, 32>(p, stream);
-    case 64: return launch_fwd<E, 64>(p, stream);
-    case 96: return launch_fwd<E, 96>(p, stream);
-    case 128: return launch_fwd<E, 128>(p, stream);
-    case 192: return launch_fwd<E, 192>(p, stream);
-    case 256: return launch_fwd<E, 256>(p, stream);
+    case 32: return launch_fwd<E, 32>(p, stream, tier);
+    case 64: return launch_fwd<E, 64>(p, stream, tier);
+    case 96: return launch_fwd<E, 96>(p, stream, tier);
+    case 128: return launch_fwd<E, 128>(p, stream, tier);
+    case 192: return launch_fwd<E, 192>(p, stream, tier);
+    case 256: return launch_fwd<E, 256>(p, stream, tier);
     default: break;
   }
   cuda::fwd_fail("sm80 forward: no kernel for head dim " + std::to_string(kernel_hd));
@@ -39,7 +39,9 @@ void run_fwd_typed(const AttnParams& p, int kernel_hd, cudaStream_t stream) {
 
 }  // namespace
 
-void run_fwd(const AttnParams& p, int kernel_hd, cudaStream_t stream) {
+void run_fwd(const AttnParams& p, int kernel_hd, cudaStream_t stream) { run_fwd_tier(p, kernel_hd, FwdTier::kAuto, stream); }
+
+void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t stream) {
   if (p.d <= 0 || p.d % 8 != 0 || p.d > kernel_hd) {
     cuda::fwd_fail("sm80 forward: head dim " + std::to_string(p.d) + " does not run on the d" +
                    std::to_string(kernel_hd) + " kernel (needs d % 8 == 0 and d <= " + std::to_string(kernel_hd) + ")");
@@ -50,8 +52,8 @@ void run_fwd(const AttnParams& p, int kernel_hd, cudaStream_t stream) {
   }
   if (p.b == 0 || p.s_q == 0) return;  // no query rows: nothing to write
   switch (p.dtype) {
-    case DType::kFloat16: return run_fwd_typed<Fp16>(p, kernel_hd, stream);
-    case DType::kBFloat16: return run_fwd_typed<Bf16>(p, kernel_hd, stream);
+    case DType::kFloat16: return run_fwd_typed<Fp16>(p, kernel_hd, tier, stream);
+    case DType::kBFloat16: return run_fwd_typed<Bf16>(p, kernel_hd, tier, stream);
     case DType::kFloat32:
     case DType::kFloat8E4M3: break;
   }

@@ -12,36 +12,49 @@
 
 namespace flashattn::sm80 {
 
-// Two tiles per compiled head dim, both measured on an H200 (docs/perf-notes.md, "Forward (sm80)"):
-//   Large    the fastest shape, for GPUs whose opt-in shared memory per block holds it (Hopper)
+// Three tiles per compiled head dim, all measured on an H200 (docs/perf-notes.md, "Forward (sm80)"):
+//   Full     the fastest shape without a mask
+//   Masked   the fastest shape with a causal mask or window
 //   Compact  at most 99 KB of shared memory, so every sm_8x GPU (sm_86/89 offer 99 KB) runs it
+// launch_fwd takes, among those whose shared memory the device offers, the first of
+// (Full, Masked, Compact) — or (Masked, Full, Compact) for a masked request.
 // FwdTile<D, BlockM, BlockN, warps, Q in registers, stages, min blocks per SM, schedule>.
 template <int D> struct FwdConfig;
 template <> struct FwdConfig<32> {
-  using Large = FwdTile<32, 128, 64, 4, true, 2, 2, kOverlap>;
-  using Compact = Large;
+  using Full = FwdTile<32, 128, 64, 8, true, 3, 1, kMbar>;
+  using Masked = Full;
+  using Compact = Full;
 };
 template <> struct FwdConfig<64> {
-  using Large = FwdTile<64, 256, 64, 8, true, 3, 1, kPingPong>;
-  using Compact = Large;
+  using Full = FwdTile<64, 256, 64, 8, true, 3, 1, kMbar>;
+  using Masked = Full;
+  using Compact = Full;
 };
 template <> struct FwdConfig<96> {
-  using Large = FwdTile<96, 128, 128, 8, true, 3, 1, kPingPong>;
+  using Full = FwdTile<96, 256, 64, 8, false, 3, 1, kMbar>;
+  using Masked = Full;
   using Compact = FwdTile<96, 128, 64, 8, true, 2, 1, kPlain>;
 };
 template <> struct FwdConfig<128> {
-  using Large = FwdTile<128, 128, 128, 8, true, 3, 1, kMbar>;
+  using Full = FwdTile<128, 256, 64, 8, false, 3, 1, kMbar>;
+  using Masked = FwdTile<128, 128, 128, 8, true, 3, 1, kMbar>;
   using Compact = FwdTile<128, 128, 64, 8, true, 2, 1, kPlain>;
 };
 template <> struct FwdConfig<192> {
-  using Large = FwdTile<192, 128, 64, 8, true, 3, 1, kPingPong>;
+  using Full = FwdTile<192, 128, 64, 8, true, 3, 1, kMbar>;
+  using Masked = Full;
   using Compact = FwdTile<192, 128, 32, 8, false, 2, 1, kPlain>;
 };
 template <> struct FwdConfig<256> {
-  using Large = FwdTile<256, 128, 64, 8, false, 2, 1, kPlain>;
+  using Full = FwdTile<256, 128, 32, 8, false, 3, 1, kMbar>;
+  using Masked = Full;
   using Compact = FwdTile<256, 64, 32, 4, false, 2, 2, kPlain>;
 };
 constexpr int kCompactSmemLimit = 99 * 1024;
+
+// Which tile runs: kAuto lets launch_fwd choose; the others force one (the dev harness checks
+// every tile on every case this way).
+enum class FwdTier { kAuto, kFull, kMasked, kCompact };
 
 // Launches fwd_kernel<E, Tile> over (query blocks, h, b) on `stream`.
 template <typename E, typename Tile>
@@ -57,30 +70,37 @@ void launch_fwd_tile(const AttnParams& p, cudaStream_t stream) {
   cuda::fwd_check(cudaGetLastError(), "sm80 forward kernel launch");
 }
 
-// The Large tile where the current device's opt-in shared memory holds it, else the Compact one.
 template <typename E, int D>
-void launch_fwd(const AttnParams& p, cudaStream_t stream) {
+void launch_fwd(const AttnParams& p, cudaStream_t stream, FwdTier tier) {
   using Cfg = FwdConfig<D>;
   static_assert(Cfg::Compact::kSmemBytes <= kCompactSmemLimit, "the compact tile must fit every sm_8x GPU");
-  if constexpr (std::is_same_v<typename Cfg::Large, typename Cfg::Compact>) {
-    launch_fwd_tile<E, typename Cfg::Large>(p, stream);
-  } else {
-    int device = 0, optin = 0;
-    cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
-    cuda::fwd_check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-                    "cudaDeviceGetAttribute(shared memory per block opt-in)");
-    if (optin >= Cfg::Large::kSmemBytes) {
-      launch_fwd_tile<E, typename Cfg::Large>(p, stream);
-    } else {
-      launch_fwd_tile<E, typename Cfg::Compact>(p, stream);
-    }
+  int device = 0, optin = 0;
+  cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
+  cuda::fwd_check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+                  "cudaDeviceGetAttribute(shared memory per block opt-in)");
+  const bool masked = p.window_left >= 0 || p.window_right >= 0;
+  const bool full_fits = optin >= Cfg::Full::kSmemBytes;
+  const bool masked_fits = optin >= Cfg::Masked::kSmemBytes;
+  switch (tier) {
+    case FwdTier::kAuto:
+      if (masked && masked_fits) return launch_fwd_tile<E, typename Cfg::Masked>(p, stream);
+      if (full_fits) return launch_fwd_tile<E, typename Cfg::Full>(p, stream);
+      if (masked_fits) return launch_fwd_tile<E, typename Cfg::Masked>(p, stream);
+      return launch_fwd_tile<E, typename Cfg::Compact>(p, stream);
+    case FwdTier::kFull: return launch_fwd_tile<E, typename Cfg::Full>(p, stream);
+    case FwdTier::kMasked: return launch_fwd_tile<E, typename Cfg::Masked>(p, stream);
+    case FwdTier::kCompact: return launch_fwd_tile<E, typename Cfg::Compact>(p, stream);
   }
+  cuda::fwd_fail("sm80 forward: unknown tile tier");
 }
 
+// run_fwd with a forced tier (launch.h's run_fwd is run_fwd_tier(..., FwdTier::kAuto, ...)).
+void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t stream);
+
 // Defined once each in fwd_hdim{D}_{fp16,bf16}.cu.
-#define FLASHATTN_FWD_EXTERN(D)                                                   \
-  extern template void launch_fwd<Fp16, D>(const AttnParams&, cudaStream_t); \
-  extern template void launch_fwd<Bf16, D>(const AttnParams&, cudaStream_t);
+#define FLASHATTN_FWD_EXTERN(D)                                                                \
+  extern template void launch_fwd<Fp16, D>(const AttnParams&, cudaStream_t, FwdTier); \
+  extern template void launch_fwd<Bf16, D>(const AttnParams&, cudaStream_t, FwdTier);
 FLASHATTN_FWD_EXTERN(32)
 FLASHATTN_FWD_EXTERN(64)
 FLASHATTN_FWD_EXTERN(96)

@@ -1,6 +1,5 @@
-// fwd_sync.cuh — the synchronization primitives of the forward's barrier-pipelined schedules:
-// shared-memory mbarriers fed by cp.async (sm_80+), and named barriers for the warp-group
-// ping-pong. Candidates for cuda/common/ if the backward wants them.
+// fwd_sync.cuh — shared-memory mbarriers fed by cp.async (sm_80+), for the forward's mbar
+// schedule. A candidate for cuda/common/ if the backward wants it.
 #pragma once
 
 #include <cstdint>
@@ -47,18 +46,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       "r"(parity)
       : "memory");
 #endif
-}
-
-// Named barrier kId (1..15; 0 is __syncthreads) over `threads` threads: sync waits until all of
-// them have arrived, arrive counts this warp in without waiting. The id is an immediate so that
-// ptxas reserves only the barriers actually used.
-template <int kId>
-__device__ __forceinline__ void named_bar_sync(int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"n"(kId), "r"(threads) : "memory");
-}
-template <int kId>
-__device__ __forceinline__ void named_bar_arrive(int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"n"(kId), "r"(threads) : "memory");
 }
 
 }  // namespace flashattn::sm80
