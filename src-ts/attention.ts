@@ -193,12 +193,14 @@ async function withTensors<T>(
   const all = [...inputs, ...outputs];
   const acquired: DeviceTensor[] = [];
   try {
-    await poisonDevice(outputs);
+    // Acquire before the first await: a caller may dispose() its inputs right after starting the
+    // call, and the tensors must then stay alive until the call ends.
     const args: NativeTensorArg[] = [];
     for (const t of all) {
       args.push(arg(t));
       if (t instanceof DeviceTensor) acquired.push(t);
     }
+    await poisonDevice(outputs);
     await body(args);
     return result;
   } catch (e) {

@@ -1,6 +1,7 @@
 // gpu-helpers.ts — every GPU test file starts with requireGpu() in beforeAll: with no usable GPU
 // the whole suite FAILS (it never passes by skipping).
 import { probe } from '../../src-ts/index';
+import type { Case } from '../helpers';
 import type { ProbeReport } from '../../src-ts/probe';
 import { noGpuReason } from '../../src-ts/probe';
 
@@ -16,8 +17,12 @@ export function requireGpu(): ProbeReport {
   return report;
 }
 
+export interface GpuSuite {
+  report: () => ProbeReport;
+}
+
 /** Calls requireGpu() before every test of the file (so each test fails without a GPU). */
-export function gpuSuite(): { report: () => ProbeReport } {
+export function gpuSuite(): GpuSuite {
   let report: ProbeReport | undefined;
   beforeAll(() => {
     report = requireGpu();
@@ -32,3 +37,8 @@ export function gpuSuite(): { report: () => ProbeReport } {
 
 export const HEAD_DIMS = [32, 40, 64, 80, 96, 128, 192, 256];
 export const DTYPES = ['float16', 'bfloat16'] as const;
+
+/** The mask kinds every head dim is checked with. */
+export const MASKS: Array<Pick<Case, 'causal' | 'windowSize'>> = [{}, { causal: true }, { windowSize: [17, 5] }];
+export const maskName = (m: Pick<Case, 'causal' | 'windowSize'>): string =>
+  m.causal ? 'causal' : m.windowSize ? `window [${m.windowSize}]` : 'no mask';
