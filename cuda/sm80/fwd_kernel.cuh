@@ -432,7 +432,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
   } else {
     // ---- mbar schedule ----
     // No block-wide barrier in the loop: stage s's "full" mbarrier completes when every thread's
-    // copies of its block have landed (cp.async arrive), its "empty" mbarrier when every warp has
+    // copies of its block have landed (cp.async arrive), its "empty" mbarrier when every thread has
     // finished reading it. Block b goes to stage b % kStages; a thread refills a stage only after
     // the previous block there was released, so warps may drift apart by up to a stage.
     constexpr int S = kStages;
@@ -444,7 +444,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
 #pragma unroll
       for (int st = 0; st < S; ++st) {
         mbar_init(full_bar + 8 * st, Tile::kThreads);
-        mbar_init(empty_bar + 8 * st, Tile::kNWarps);
+        mbar_init(empty_bar + 8 * st, Tile::kThreads);
       }
     }
     __syncthreads();
@@ -476,8 +476,10 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
       if (needs_mask(n0)) mask_scores<Tile>(s, a, n0, row0 + warp_row0, lane);
       softmax_step<Tile>(s, o_acc, row_max, row_sum, scale_log2);
       pv_gemm<E, Tile>(o_acc, s, lb, sV + st * Tile::kKVBytes);
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty_bar + 8 * st);
+      // Every thread releases the stage itself, after its own last read of it. (One lane per warp
+      // after __syncwarp would also be ordered, but compute-sanitizer's racecheck cannot follow a
+      // release made on other lanes' behalf, and flagged it as a WAR hazard.)
+      mbar_arrive(empty_bar + 8 * st);
       produce(it + S - 1);
     }
   }
