@@ -6,32 +6,13 @@
 
 #include "api.h"
 #include "common/check.h"
+#include "common/device.h"
 #include "sm80/launch.h"
 
 namespace flashattn::cuda {
-namespace {
-
-// The DeviceInfo fields select_kernel reads, from cudaDeviceGetAttribute (cheap per call).
-DeviceInfo device_facts(int device) {
-  DeviceInfo info;
-  info.index = device;
-  int major = 0, minor = 0, sms = 0, smem = 0;
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  info.major = major;
-  info.minor = minor;
-  info.sm_count = sms;
-  info.shared_memory_per_block_optin = static_cast<size_t>(smem);
-  return info;
-}
-
-}  // namespace
-
 void backward(int device, const AttnParams& params, Stream stream) {
   FA_CUDA_CHECK(cudaSetDevice(device));
-  const Selection sel = select_kernel(Op::kBackward, params, device_facts(device));
+  const Selection sel = select_kernel(Op::kBackward, params, dispatch_device_info(device));
   switch (sel.path) {
     case KernelPath::kSm80:
       sm80::run_bwd(params, sel.kernel_head_dim, static_cast<cudaStream_t>(stream));

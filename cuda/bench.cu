@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
+#include "common/device.h"
 #include "sm80/fwd_host.h"
 
 namespace flashattn::cuda {
@@ -100,19 +101,12 @@ BenchResult bench(int device, const BenchRequest& req) {
   if (req.iters <= 0 || req.warmup < 0) fwd_fail("bench: iters must be positive and warmup non-negative");
   if (req.naive && req.op != Op::kForward) fwd_fail("bench: the naive baseline is forward only");
   if (!(p.scale > 0.f)) p.scale = 1.f / std::sqrt(static_cast<float>(p.d));
-  p.q_stride = contiguous_strides(p.s_q, p.h, p.d);
-  p.k_stride = contiguous_strides(p.s_k, p.h_k, p.d);
-  p.v_stride = p.k_stride;
-  p.o_stride = p.q_stride;
-  p.do_stride = p.q_stride;
-  p.dq_stride = p.q_stride;
-  p.dk_stride = p.k_stride;
-  p.dv_stride = p.k_stride;
+  set_contiguous_strides(p);
 
   // Say what runs before allocating anything, so an unsupported request fails fast.
   BenchResult result;
   const char* dt = p.dtype == DType::kFloat16 ? "fp16" : "bf16";
-  const DeviceInfo info = fwd_device_info(device);
+  const DeviceInfo info = dispatch_device_info(device);
   const Selection sel = select_kernel(req.op, p, info);
   if (req.naive) {
     result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dt;

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
+#include "common/device.h"
 #include "sm80/fwd_host.h"
 #include "sm80/launch.h"
 
@@ -11,7 +12,7 @@ namespace flashattn::cuda {
 
 void forward(int device, const AttnParams& params, Stream stream) {
   fwd_check(cudaSetDevice(device), "cudaSetDevice");
-  const DeviceInfo info = fwd_device_info(device);
+  const DeviceInfo info = dispatch_device_info(device);
   const Selection sel = select_kernel(Op::kForward, params, info);
   switch (sel.path) {
     case KernelPath::kSm80:

@@ -98,6 +98,18 @@ struct AttnParams {
   int group_size() const { return h_k > 0 ? h / h_k : 0; }
 };
 
+// Contiguous (b, s, heads, d) strides for every operand, from the sizes already in p.
+inline void set_contiguous_strides(AttnParams& p) {
+  p.q_stride = contiguous_strides(p.s_q, p.h, p.d);
+  p.k_stride = contiguous_strides(p.s_k, p.h_k, p.d);
+  p.v_stride = p.k_stride;
+  p.o_stride = p.q_stride;
+  p.do_stride = p.q_stride;
+  p.dq_stride = p.q_stride;
+  p.dk_stride = p.k_stride;
+  p.dv_stride = p.k_stride;
+}
+
 // The key range [lo, hi) that query row i may see, after the window, clamped to [0, s_k).
 // lo >= hi means the row sees nothing. Shared by the CPU backend and the kernels' tile skipping.
 #if defined(__CUDACC__)

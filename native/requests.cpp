@@ -154,17 +154,6 @@ void check_placement(AttentionJob& job) {
   job.on_device = device != nullptr;
 }
 
-// Contiguous (b, s, heads, d) strides for every operand, from the sizes already in p.
-void set_contiguous_strides(AttnParams& p) {
-  p.q_stride = contiguous_strides(p.s_q, p.h, p.d);
-  p.k_stride = contiguous_strides(p.s_k, p.h_k, p.d);
-  p.v_stride = p.k_stride;
-  p.o_stride = p.q_stride;
-  p.do_stride = p.q_stride;
-  p.dq_stride = p.q_stride;
-  p.dk_stride = p.k_stride;
-  p.dv_stride = p.k_stride;
-}
 
 void fill_params(AttentionJob& job, float scale, int window_left, int window_right, bool deterministic) {
   AttnParams& p = job.params;

@@ -18,8 +18,8 @@
 //          softmax (MUFU/FP32) runs while the other warp of its SM sub-partition keeps the tensor
 //          core busy: +10-15% on an H200 (docs/perf-notes.md). Needs >= 3 stages.
 // Two other schedules were measured and dropped (an in-warp software pipeline of S_{j+1} against
-// softmax(S_j), and FlashAttention-3's warp-group ping-pong); cuda/dev/fwd_kernel_run4_snapshot.cuh
-// keeps them.
+// softmax(S_j), and FlashAttention-3's warp-group ping-pong); docs/perf-notes.md has the numbers and
+// the commit (d6e87d8) whose cuda/dev/fwd_kernel_run4_snapshot.cuh keeps their code.
 //
 // Key blocks outside the window are never visited: the block's key range is the union of its rows'
 // ranges (key_range in params.h is monotone in the row), and only blocks that cut through a row's
