@@ -154,7 +154,9 @@ BenchResult bench(int device, const BenchRequest& req) {
 
   cudaMemPool_t pool = nullptr;
   fwd_check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
-  uint64_t zero = 0;
+  // DeviceBuffers also come from this pool (cuda/runtime.cu): count only what the runs add.
+  uint64_t zero = 0, in_use = 0;
+  fwd_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &in_use), "cudaMemPoolGetAttribute(UsedMemCurrent)");
   fwd_check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
 
   std::vector<cudaEvent_t> start(req.iters), stop(req.iters);
@@ -174,7 +176,7 @@ BenchResult bench(int device, const BenchRequest& req) {
   }
   uint64_t high = 0;
   fwd_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high), "cudaMemPoolGetAttribute(UsedMemHigh)");
-  result.peak_extra_bytes = static_cast<size_t>(high);
+  result.peak_extra_bytes = static_cast<size_t>(high > in_use ? high - in_use : 0);
   return result;
 }
 

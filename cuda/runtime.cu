@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cctype>
+#include <mutex>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -163,6 +164,35 @@ std::string no_device_text(cudaError_t err, int driver_version, int runtime_vers
   return s;
 }
 
+// DeviceBuffer memory is stream-ordered (cudaMallocAsync / cudaFreeAsync on one stream per
+// device) where the device supports memory pools: cudaFree waits for the whole device, so a
+// dispose() from the JS thread would stall the event loop while any kernel runs. The callers
+// free a buffer only after every operation that used it has finished. Devices without memory
+// pools use cudaMalloc / cudaFree.
+struct MemoryStream {
+  bool pooled = false;
+  cudaStream_t stream = nullptr;
+};
+
+MemoryStream& memory_stream(int device) {
+  static std::mutex mu;
+  static std::vector<MemoryStream> streams;
+  std::lock_guard<std::mutex> lock(mu);
+  if (device >= static_cast<int>(streams.size())) streams.resize(device + 1);
+  MemoryStream& m = streams[device];
+  if (m.stream == nullptr && !m.pooled) {
+    int pools = 0;
+    if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) == cudaSuccess && pools &&
+        cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking) == cudaSuccess) {
+      m.pooled = true;
+    } else {
+      (void)cudaGetLastError();
+      m.stream = nullptr;
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 // ---- probe --------------------------------------------------------------------------------------
@@ -278,10 +308,19 @@ void* device_alloc(int device, size_t bytes) {
   if (bytes == 0) return nullptr;
   use_device(device);
   void* ptr = nullptr;
-  const cudaError_t err = cudaMalloc(&ptr, bytes);
+  const MemoryStream& mem = memory_stream(device);
+  cudaError_t err;
+  if (mem.pooled) {
+    // Wait for this allocation only (and frees queued before it), so any stream may use it next.
+    err = cudaMallocAsync(&ptr, bytes, mem.stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(mem.stream);
+  } else {
+    err = cudaMalloc(&ptr, bytes);
+  }
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
-    std::string what = "cudaMalloc of " + bytes_text(bytes) + " on device " + std::to_string(device);
+    std::string what = std::string(mem.pooled ? "cudaMallocAsync" : "cudaMalloc") + " of " + bytes_text(bytes) +
+                       " on device " + std::to_string(device);
     size_t free_bytes = 0, total_bytes = 0;
     if (err == cudaErrorMemoryAllocation && cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
       what += " (" + bytes_text(free_bytes) + " free of " + bytes_text(total_bytes) + ")";
@@ -295,7 +334,12 @@ void device_free(int device, void* ptr) noexcept {
   if (ptr == nullptr) return;
   // Best effort: a free that fails (the context is already broken) has nothing left to report to.
   (void)cudaSetDevice(device);
-  (void)cudaFree(ptr);
+  const MemoryStream& mem = memory_stream(device);
+  if (mem.pooled) {
+    (void)cudaFreeAsync(ptr, mem.stream);  // returns at once; the memory is reusable when it runs
+  } else {
+    (void)cudaFree(ptr);
+  }
   (void)cudaGetLastError();
 }
 
