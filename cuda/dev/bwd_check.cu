@@ -40,6 +40,7 @@
 
 #include "api.h"
 #include "dev/bwd_variants.h"
+#include "dev/harness.h"
 #include "params.h"
 #include "sm80/launch.h"
 
@@ -57,30 +58,9 @@ using flashattn::DType;
 
 namespace {
 
-// ---- 16-bit conversions (host) ----------------------------------------------------------------
-uint16_t to_bits(float f, DType t) {
-  if (t == DType::kBFloat16) {
-    __nv_bfloat16 h = __float2bfloat16_rn(f);
-    uint16_t u;
-    std::memcpy(&u, &h, 2);
-    return u;
-  }
-  __half h = __float2half_rn(f);
-  uint16_t u;
-  std::memcpy(&u, &h, 2);
-  return u;
-}
-double from_bits(uint16_t u, DType t) {
-  if (t == DType::kBFloat16) {
-    __nv_bfloat16 h;
-    std::memcpy(&h, &u, 2);
-    return __bfloat162float(h);
-  }
-  __half h;
-  std::memcpy(&h, &u, 2);
-  return __half2float(h);
-}
-double round_to(double x, DType t) { return from_bits(to_bits(static_cast<float>(x), t), t); }
+using flashattn::dev::from_bits;
+using flashattn::dev::round_to;
+using flashattn::dev::to_bits;
 
 // Runs f(i) for i in [0, n) on all hardware threads.
 void parallel_for(int n, const std::function<void(int)>& f) {

@@ -37,6 +37,7 @@
 #include "api.h"
 #include "common/mma.h"
 #include "dev/fwd_variants.h"
+#include "dev/harness.h"
 #include "params.h"
 #include "sm80/fwd_launch.cuh"
 #include "sm80/launch.h"
@@ -110,29 +111,9 @@ std::vector<TierInfo> tiers_for(int khd) {
 
 // ---------------------------------------------------------------------------------------------
 // dtype helpers (host)
-uint16_t to_bits(float x, DType dt) {
-  if (dt == DType::kFloat16) {
-    __half h = __float2half_rn(x);
-    uint16_t b;
-    std::memcpy(&b, &h, 2);
-    return b;
-  }
-  __nv_bfloat16 h = __float2bfloat16_rn(x);
-  uint16_t b;
-  std::memcpy(&b, &h, 2);
-  return b;
-}
-float from_bits(uint16_t b, DType dt) {
-  if (dt == DType::kFloat16) {
-    __half h;
-    std::memcpy(&h, &b, 2);
-    return __half2float(h);
-  }
-  __nv_bfloat16 h;
-  std::memcpy(&h, &b, 2);
-  return __bfloat162float(h);
-}
-double round_to(double x, DType dt) { return from_bits(to_bits(static_cast<float>(x), dt), dt); }
+using flashattn::dev::from_bits;
+using flashattn::dev::round_to;
+using flashattn::dev::to_bits;
 const char* dt_short(DType dt) { return dt == DType::kFloat16 ? "fp16" : "bf16"; }
 
 Strides layout_strides(bool bhsd, int s, int heads, int d) {

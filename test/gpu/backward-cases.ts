@@ -2,22 +2,12 @@
 // the deterministic flag.
 import { flashAttention, flashAttentionBackward } from '../../src-ts/index';
 import { type Case, checkCase, makeCase, makeRng, randomTensor } from '../helpers';
-import { DTYPES, HEAD_DIMS, MASKS, maskName, type GpuSuite } from './gpu-helpers';
+import { DTYPES, type GpuSuite, headDimSuite } from './gpu-helpers';
 
 const cuda = (c: Case): Case => ({ device: 'cuda', backward: true, lseTol: 1e-4, ...c });
 
 export function headDims(gpu: GpuSuite, dtype: (typeof DTYPES)[number]): void {
-  describe(`CUDA backward, ${dtype}`, () => {
-    it.each(HEAD_DIMS.flatMap((d) => MASKS.map((m) => [d, maskName(m), m] as const)))(
-      'headDim %i, %s',
-      async (headDim, _name, mask) => {
-        gpu.report();
-        // DeviceTensors, so the outputs start NaN-poisoned on the device itself (the host-array path
-        // stages through fresh device buffers that no poison reaches).
-        await checkCase(cuda({ dtype, headDim, batch: 2, seqlenQ: 97, seqlenK: 130, headsQ: 4, headsKV: 2, deviceTensors: true, ...mask }));
-      },
-    );
-  });
+  headDimSuite(gpu, 'backward', dtype, cuda);
 }
 
 /** 'long': the cases with a sequence over 2000 (their float64 references take the longest). */
