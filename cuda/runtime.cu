@@ -170,27 +170,33 @@ std::string no_device_text(cudaError_t err, int driver_version, int runtime_vers
 // free a buffer only after every operation that used it has finished. Devices without memory
 // pools use cudaMalloc / cudaFree.
 struct MemoryStream {
-  bool pooled = false;
-  cudaStream_t stream = nullptr;
+  bool pooled = false;             // false: cudaMalloc / cudaFree
+  cudaStream_t stream = nullptr;   // the stream allocations and frees are ordered on, when pooled
 };
 
-MemoryStream& memory_stream(int device) {
+// Probed once per device; returned by value, so no caller holds a reference into the table.
+MemoryStream memory_stream(int device) {
+  struct Slot {
+    bool probed = false;
+    MemoryStream mem;
+  };
   static std::mutex mu;
-  static std::vector<MemoryStream> streams;
+  static std::vector<Slot> slots;
   std::lock_guard<std::mutex> lock(mu);
-  if (device >= static_cast<int>(streams.size())) streams.resize(device + 1);
-  MemoryStream& m = streams[device];
-  if (m.stream == nullptr && !m.pooled) {
+  if (device >= static_cast<int>(slots.size())) slots.resize(device + 1);
+  Slot& slot = slots[device];
+  if (!slot.probed) {
+    slot.probed = true;
     int pools = 0;
     if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) == cudaSuccess && pools &&
-        cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking) == cudaSuccess) {
-      m.pooled = true;
+        cudaStreamCreateWithFlags(&slot.mem.stream, cudaStreamNonBlocking) == cudaSuccess) {
+      slot.mem.pooled = true;
     } else {
       (void)cudaGetLastError();
-      m.stream = nullptr;
+      slot.mem = MemoryStream{};
     }
   }
-  return m;
+  return slot.mem;
 }
 
 }  // namespace
@@ -308,7 +314,7 @@ void* device_alloc(int device, size_t bytes) {
   if (bytes == 0) return nullptr;
   use_device(device);
   void* ptr = nullptr;
-  const MemoryStream& mem = memory_stream(device);
+  const MemoryStream mem = memory_stream(device);
   cudaError_t err;
   if (mem.pooled) {
     // Wait for this allocation only (and frees queued before it), so any stream may use it next.
@@ -334,7 +340,7 @@ void device_free(int device, void* ptr) noexcept {
   if (ptr == nullptr) return;
   // Best effort: a free that fails (the context is already broken) has nothing left to report to.
   (void)cudaSetDevice(device);
-  const MemoryStream& mem = memory_stream(device);
+  const MemoryStream mem = memory_stream(device);
   if (mem.pooled) {
     (void)cudaFreeAsync(ptr, mem.stream);  // returns at once; the memory is reusable when it runs
   } else {

@@ -317,14 +317,13 @@ struct DeviceRun {
     p.dq = dq;
     p.dk = dk;
     p.dv = dv;
-    p.q_stride = p.o_stride = p.do_stride = p.dq_stride = flashattn::contiguous_strides(c.s_q, c.h, c.d);
-    p.k_stride = p.v_stride = p.dk_stride = p.dv_stride = flashattn::contiguous_strides(c.s_k, c.h_k, c.d);
     p.b = c.b;
     p.s_q = c.s_q;
     p.s_k = c.s_k;
     p.h = c.h;
     p.h_k = c.h_k;
     p.d = c.d;
+    flashattn::set_contiguous_strides(p);
     p.dtype = in.dt;
     p.scale = static_cast<float>(in.scale);
     p.window_left = c.wl;
