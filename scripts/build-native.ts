@@ -24,13 +24,15 @@ import {
   INSTALL_RECORD,
   type InstallRecord,
   localBuilds,
+  packageRoot,
   platformPackageAddon,
   platformPackages,
 } from '../src-ts/load';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const root = resolve(__dirname, '..', '..');
+// The nearest flashattn package.json above this file: from dist/scripts/ (compiled) or scripts/ (ts-jest).
+const root = packageRoot(__dirname);
 
 function log(msg: string): void {
   console.log(`flashattn: ${msg}`);
@@ -41,8 +43,8 @@ function warn(msg: string): void {
   console.error(`flashattn: ${msg}`);
 }
 
-function version(): string {
-  return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+function version(dir: string = root): string {
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** Where nvcc is, or null. Checks CUDACXX, PATH, CUDA_HOME/CUDA_PATH, then /usr/local/cuda. */
@@ -229,11 +231,13 @@ async function sourceBuild(b: SourceBuild, env: Env): Promise<number> {
       return 1;
     }
     const msg = `The CUDA build of flashattn failed during install (nvcc ${nvcc}, ${r.exit}), so it fell back to ` +
-      `the CPU-only build. The compiler's last lines are in ${join('build', 'Release', INSTALL_RECORD)} ("log"); ` +
-      'FLASHATTN_BUILD=cuda makes this an error.';
+      `the CPU-only build. The compiler's last lines are in ${join(dirname(addonOf('cpu')), INSTALL_RECORD)} ("log"); ` +
+      '`FLASHATTN_BUILD=cuda npm rebuild flashattn --foreground-scripts` shows the whole build and makes a failure an error.';
     warn(`WARNING: ${msg}`);
     warnings.push(msg);
     compilerTail = r.tail;
+    // Its object files and CMake logs would stay in node_modules; the record keeps the tail.
+    if (b.clean) rmSync(dirname(dirname(addonOf('cuda'))), { recursive: true, force: true });
     why = `compiled from source without CUDA: the CUDA build failed (${r.exit})${because}`;
   }
   const r = await buildCpu(env, opts);
@@ -282,9 +286,10 @@ export function checkPrebuilt(file: string, expectVersion: string = version()): 
   return { ok: true, ...info };
 }
 
-/** npm's install hook: use a prebuilt that loads, else compile. Returns the exit code. */
-export async function install(argv: string[], env: Env = process.env): Promise<number> {
-  const v = version();
+/** npm's install hook: use a prebuilt that loads, else compile. Returns the exit code. `at` is the
+ * package whose platform packages are tried (tests stage one; only this package is ever compiled). */
+export async function install(argv: string[], env: Env = process.env, at: string = root): Promise<number> {
+  const v = version(at);
   if (env.FLASHATTN_BUILD) {
     const { requested, source } = parseBackend([], env);
     return sourceBuild({ requested, source, clean: true, portable: false }, env);
@@ -292,7 +297,7 @@ export async function install(argv: string[], env: Env = process.env): Promise<n
   const notes: string[] = [];
   const warnings: string[] = [];
   for (const p of platformPackages()) {
-    const file = platformPackageAddon(p.name, root);
+    const file = platformPackageAddon(p.name, at);
     if (!file) {
       notes.push(`${p.name} is not installed`);
       continue;
@@ -315,6 +320,10 @@ export async function install(argv: string[], env: Env = process.env): Promise<n
     writeRecord(file, { version: v, build: c.build!, source: 'prebuilt', package: `${p.name}@${c.version}`, why, warnings, date: new Date().toISOString() });
     log(`using the ${why}`);
     return 0;
+  }
+  if (at !== root) {
+    warn(`no prebuilt addon loads under ${at} (${notes.join('; ')}); a source build compiles only ${root}`);
+    return 1;
   }
   log(`no prebuilt addon loads (${notes.join('; ')}); compiling from source`);
   return sourceBuild({ requested: 'auto', source: 'default', prebuiltNote: `no prebuilt loaded (${notes.join('; ')})`, warnings, clean: true, portable: false }, env);

@@ -12,10 +12,10 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type AddonBuild, localBuilds } from '../src-ts/load';
+import { type AddonBuild, localBuilds, packageRoot } from '../src-ts/load';
 import { checkPrebuilt, cudaArchs, findNvcc, main as buildNative } from './build-native';
 
-const root = resolve(__dirname, '..', '..');
+const root = packageRoot(__dirname);
 
 function log(msg: string): void {
   console.log(`prebuild: ${msg}`);

@@ -277,6 +277,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `flashattn inspect | head` closes the pipe early: stop quietly.
+  process.stdout.on('error', (err: { code?: string }) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
