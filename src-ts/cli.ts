@@ -199,7 +199,8 @@ export function inspect(argv: string[], print: (l: string) => void): number {
     print(`  why:          ${record.why}`);
     for (const w of record.warnings) print(`  warning:      ${w}`);
   } else {
-    print(`  why:          no install record (${INSTALL_RECORD}) next to the addon; it was not placed by \`npm install\``);
+    print(`  why:          no install record (${INSTALL_RECORD}) next to the addon: the install step did not run for it ` +
+      '(--ignore-scripts), or it was built or placed by hand');
   }
   if (report.build === 'cuda') {
     print(`  CUDA runtime: ${cudaVersionString(report.cudaRuntimeVersion)}   driver: ${cudaVersionString(report.cudaDriverVersion)}`);

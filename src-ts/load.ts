@@ -205,7 +205,9 @@ export function loadAddon<T>(env: Env = process.env, root: string = packageRoot(
       'Tried:',
       ...tried.map((t) => `  - ${t}`),
       'Possible solutions:',
-      '  - Install the prebuilt addon for this platform: `npm install @flashattn/linux-x64-cuda` (CUDA; needs only the NVIDIA driver) or `npm install @flashattn/linux-x64` (CPU only).',
+      ...(process.platform === 'linux' && process.arch === 'x64'
+        ? ['  - Install the prebuilt addon: `npm install @flashattn/linux-x64-cuda` (CUDA; needs only the NVIDIA driver) or `npm install @flashattn/linux-x64` (CPU only).']
+        : []),
       '  - Build it from source (needs a C++ compiler; the CUDA build also needs nvcc): `npm rebuild flashattn --foreground-scripts` shows the build; `FLASHATTN_BUILD=cpu` or `FLASHATTN_BUILD=cuda` picks one.',
       '  - Set FLASHATTN_BINARY to the path of a built flashattn.node.',
     ].join('\n'),

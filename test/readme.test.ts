@@ -13,6 +13,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ts from 'typescript';
+import { probe } from '../src-ts/index';
 
 const root = join(__dirname, '..');
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -59,12 +60,18 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function run(file: string): void {
+function run(file: string): string {
   // The environment is passed on explicitly: it carries FLASHATTN_BINARY (set by the jest setup).
   const r = spawnSync(process.execPath, [file], { cwd: work, env: { ...process.env }, encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) {
     throw new Error(`${file} exited with ${r.status ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
   }
+  return r.stdout;
+}
+
+/** Whether this build sees a GPU a DeviceTensor can live on (then the DeviceTensor example must use it). */
+function gpuUsable(): boolean {
+  return probe().devices.some((d) => d.paths.length > 0);
 }
 
 describe('README.md', () => {
@@ -78,7 +85,8 @@ describe('README.md', () => {
     if (b.lang === 'js') {
       const file = `${base}.${isModule(b.code) ? 'mjs' : 'cjs'}`;
       writeFileSync(file, b.code);
-      run(file);
+      const out = run(file);
+      if (b.code.includes('DeviceTensor.from')) expect(out).toMatch(gpuUsable() ? /^GPU:/m : /no usable GPU; the CPU backend ran it/);
       return;
     }
     writeFileSync(`${base}.mts`, b.code);
