@@ -9,21 +9,29 @@ const { existsSync, readFileSync } = require('fs');
 const { join } = require('path');
 const { spawnSync } = require('child_process');
 
-/** The arguments of the nearest npm process above this one (Linux /proc), or null. */
+/** A process's command line words and its parent pid: from /proc on Linux, else from ps. */
+function processInfo(pid) {
+  try {
+    // npm sets its process title ("npm run build"), which replaces its cmdline with one string.
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0\s]+/).filter(Boolean);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return { argv, ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) }; // field 4
+  } catch {
+    const r = spawnSync('ps', ['-o', 'ppid=', '-o', 'args=', '-p', String(pid)], { encoding: 'utf8' });
+    const words = r.status === 0 ? r.stdout.trim().split(/\s+/) : [];
+    return words.length ? { argv: words.slice(1), ppid: Number(words[0]) } : null;
+  }
+}
+
+/** The arguments of the nearest npm process above this one, or null. */
 function npmArgv() {
   let pid = process.ppid;
   for (let depth = 0; depth < 6 && pid > 1; depth++) {
-    let argv;
-    let stat;
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return null;
-    }
-    const i = argv.findIndex((a) => /(^|\/)npm(-cli\.js)?$/.test(a));
-    if (i >= 0) return argv.slice(i + 1);
-    pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // field 4: the parent pid
+    const info = processInfo(pid);
+    if (!info) return null;
+    const i = info.argv.findIndex((a) => /(^|\/)npm(-cli\.js)?$/.test(a));
+    if (i >= 0) return info.argv.slice(i + 1);
+    pid = info.ppid;
   }
   return null;
 }
