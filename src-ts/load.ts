@@ -174,6 +174,14 @@ export function loadWarning(loaded: { file: string; record?: InstallRecord }, bu
   return parts.join(' ');
 }
 
+function packageVersion(root: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
 function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0];
 }
@@ -194,6 +202,12 @@ export function loadAddon<T>(env: Env = process.env, root: string = packageRoot(
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const module = require(c.file) as T;
+      // A platform package left over from another flashattn version may not speak this one's requests.
+      const version = (module as { version?: unknown }).version;
+      if (c.origin === 'platform package' && version !== packageVersion(root)) {
+        tried.push(`${where}: it is version ${String(version)}, this flashattn is ${packageVersion(root)}`);
+        continue;
+      }
       return { module, file: c.file, origin: c.origin, build: c.build, package: c.package, record: readInstallRecord(c.file) };
     } catch (err) {
       tried.push(`${where}: ${firstLine(err)}`);

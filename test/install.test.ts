@@ -77,6 +77,12 @@ describe('where the loader looks', () => {
     expect(loaded.record).toEqual(record);
   });
 
+  it('passes over a platform package of another flashattn version', () => {
+    const { dir } = stage({ platform: 'cpu' });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'flashattn', version: '0.0.1' }));
+    expect(() => loadAddon({}, dir)).toThrow(new RegExp(`it is version ${version.replace(/\./g, '\\.')}, this flashattn is 0\\.0\\.1`));
+  });
+
   it('says what it tried and how to fix it when nothing loads, with one package prefix', () => {
     const { dir } = stage();
     let message = '';
