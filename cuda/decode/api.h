@@ -10,10 +10,11 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include <cuda_runtime.h>
 
-#include "api.h"
+#include "../api.h"  // flashattn::cuda::Error (a plain "api.h" would name this file)
 #include "decode/decode_params.h"
 
 namespace flashattn::decode {

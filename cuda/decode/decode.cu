@@ -5,7 +5,6 @@
 
 #include <cuda_runtime.h>
 
-#include "api.h"
 #include "common/check.h"
 #include "decode/api.h"
 #include "decode/decode_tile.h"

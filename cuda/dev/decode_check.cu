@@ -222,6 +222,13 @@ Placement make_placement(const Case& c, Rng& rng) {
   return pl;
 }
 
+// Random contents of a whole device cache buffer (what unused rows and blocks hold).
+std::vector<uint16_t> garbage(const Case& c, const Placement& pl, Rng& rng) {
+  std::vector<uint16_t> g;
+  fill(g, static_cast<size_t>(pl.slots) * pl.slot_len * c.h_k * c.d, c.dt, rng);
+  return g;
+}
+
 std::vector<uint16_t> image(const Case& c, const Placement& pl, const std::vector<uint16_t>& logical,
                             const std::vector<uint16_t>& garbage) {
   std::vector<uint16_t> img = garbage;
@@ -467,10 +474,7 @@ CaseResult run_case(const Case& c0, const Logical& L, uint64_t seed, const std::
   if (c.scale == 0) c.scale = 1.3f / std::sqrt(static_cast<float>(c.d));
   Rng rng(seed ^ 0x5bd1e995);
   const Placement pl = make_placement(c, rng);
-  const size_t img_n = static_cast<size_t>(pl.slots) * pl.slot_len * c.h_k * c.d;
-  std::vector<uint16_t> gk, gv;
-  fill(gk, img_n, c.dt, rng);
-  fill(gv, img_n, c.dt, rng);
+  const std::vector<uint16_t> gk = garbage(c, pl, rng), gv = garbage(c, pl, rng);
   std::vector<uint16_t> kexp = L.k, vexp = L.v;
   append_host(c, kexp, L.knew);
   append_host(c, vexp, L.vnew);
@@ -521,10 +525,7 @@ bool decode_loop(uint64_t seed) {
   fill(kn_all, kn * steps, c.dt, rng);
   fill(vn_all, kn * steps, c.dt, rng);
   const Placement pl = make_placement(c, rng);
-  const size_t img_n = static_cast<size_t>(pl.slots) * pl.slot_len * c.h_k * c.d;
-  std::vector<uint16_t> gk, gv;
-  fill(gk, img_n, c.dt, rng);
-  fill(gv, img_n, c.dt, rng);
+  const std::vector<uint16_t> gk = garbage(c, pl, rng), gv = garbage(c, pl, rng);
   // Expected final logical cache.
   std::vector<uint16_t> kexp = L.k, vexp = L.v;
   const size_t row = static_cast<size_t>(c.h_k) * c.d;
@@ -533,7 +534,7 @@ bool decode_loop(uint64_t seed) {
       std::memcpy(&kexp[(static_cast<size_t>(b) * c.cap + start[b] + t) * row], &kn_all[t * kn + b * row], row * 2);
       std::memcpy(&vexp[(static_cast<size_t>(b) * c.cap + start[b] + t) * row], &vn_all[t * kn + b * row], row * 2);
     }
-  DevBuf<uint16_t> k(img_n), v(img_n), q(q_all.size()), knd(kn_all.size()), vnd(vn_all.size()), out(q_all.size());
+  DevBuf<uint16_t> k(gk.size()), v(gv.size()), q(q_all.size()), knd(kn_all.size()), vnd(vn_all.size()), out(q_all.size());
   k.upload(image(c, pl, L.k, gk));
   v.upload(image(c, pl, L.v, gv));
   q.upload(q_all);
