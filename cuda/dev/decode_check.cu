@@ -1,7 +1,9 @@
 // decode_check.cu — stand-alone harness for the split-KV decode kernels (cuda/decode/).
 //
-//   decode_check [--check] [--bench]     (both when neither is given)
+//   decode_check [--check] [--bench] [--errors]    (check and bench when none is given)
 //
+// --errors input validation only (decode_forward must throw flashattn::cuda::Error); needs no GPU,
+//          and --check runs it too.
 // --check  every case against a float64 CPU reference written here (not params.h's key_range):
 //          random non-zero inputs, fresh seed per run (printed), outputs poisoned with NaN.
 //          Pass: max|out - ref| <= 2 x max|naive-in-dtype - ref| + 1e-5 (naive: P rounded to the
@@ -730,6 +732,80 @@ int run_checks(uint64_t seed) {
   return fails;
 }
 
+// ---- input errors: decode_forward throws flashattn::cuda::Error before touching the GPU ---------
+int run_error_checks() {
+  std::printf("== input errors (each must throw flashattn::cuda::Error naming the problem)\n");
+  auto base = [] {
+    DecodeParams p;
+    p.b = 2;
+    p.s_q = 1;
+    p.h = 32;
+    p.h_k = 8;
+    p.d = 128;
+    p.dtype = DType::kBFloat16;
+    p.scale = 0.1f;
+    p.num_splits = 1;  // no device query
+    auto fake = [](uintptr_t a) { return reinterpret_cast<void*>(a); };
+    p.q = fake(0x10000);
+    p.k_cache = fake(0x20000);
+    p.v_cache = fake(0x30000);
+    p.out = fake(0x40000);
+    p.cache_seqlens = static_cast<const int32_t*>(fake(0x50000));
+    p.q_stride = p.o_stride = bshd(1, 32, 128);
+    p.k_stride = p.v_stride = bshd(1024, 8, 128);
+    p.max_seqlen = 1024;
+    p.batch_cache = 2;
+    return p;
+  };
+  struct E {
+    const char* what;
+    const char* expect;  // a word the message must contain
+    void (*edit)(DecodeParams&);
+  };
+  const E cases[] = {
+      {"head dim 96", "head dim", [](DecodeParams& p) { p.d = 96; }},
+      {"float32", "dtype", [](DecodeParams& p) { p.dtype = DType::kFloat32; }},
+      {"h 30 / h_k 8", "multiple", [](DecodeParams& p) { p.h = 30; }},
+      {"q misaligned", "16-byte", [](DecodeParams& p) { p.q = reinterpret_cast<void*>(0x10008); }},
+      {"k row stride 1028", "strides", [](DecodeParams& p) { p.k_stride.row = 1028; }},
+      {"k_new without v_new", "together",
+       [](DecodeParams& p) {
+         p.k_new = reinterpret_cast<void*>(0x60000);
+         p.s_new = 1;
+       }},
+      {"paged + cache_batch_idx", "not supported",
+       [](DecodeParams& p) {
+         p.block_table = static_cast<const int32_t*>(reinterpret_cast<void*>(0x70000));
+         p.block_table_batch_stride = 4;
+         p.page_size = 16;
+         p.num_blocks = 8;
+         p.max_blocks_per_seq = 4;
+         p.cache_batch_idx = static_cast<const int32_t*>(reinterpret_cast<void*>(0x80000));
+       }},
+      {"4 splits, no workspace", "workspace", [](DecodeParams& p) { p.num_splits = 4; }},
+      {"cache rows < batch", "fewer rows", [](DecodeParams& p) { p.batch_cache = 1; }},
+      {"missing cache_seqlens", "cache_seqlens", [](DecodeParams& p) { p.cache_seqlens = nullptr; }},
+  };
+  int fails = 0;
+  for (const E& e : cases) {
+    DecodeParams p = base();
+    e.edit(p);
+    std::string msg = "(nothing thrown)";
+    bool ok = false;
+    try {
+      flashattn::decode::decode_forward(p, nullptr, nullptr);
+    } catch (const flashattn::cuda::Error& err) {
+      msg = err.what();
+      ok = msg.find(e.expect) != std::string::npos && err.code() == -1;
+    } catch (const std::exception& err) {
+      msg = std::string("wrong exception type: ") + err.what();
+    }
+    fails += ok ? 0 : 1;
+    std::printf("%-5s %-26s %s\n", ok ? "ok" : "FAIL", e.what, msg.c_str());
+  }
+  return fails;
+}
+
 // ---- timing ---------------------------------------------------------------------------------------
 __global__ void spin_kernel(long long cycles) {
   const long long t0 = clock64();
@@ -882,20 +958,23 @@ int run_bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool check = false, bench = false;
+  bool check = false, bench = false, errors = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check") check = true;
     else if (a == "--bench") bench = true;
+    else if (a == "--errors") errors = true;
     else {
-      std::fprintf(stderr, "usage: decode_check [--check] [--bench]\n");
+      std::fprintf(stderr, "usage: decode_check [--check] [--bench] [--errors]\n");
       return 2;
     }
   }
+  if (errors && !check && !bench) return run_error_checks() ? 1 : 0;  // needs no GPU
   if (!check && !bench) check = bench = true;
   try {
     int fails = 0, misses = 0;
-    if (check) fails = run_checks(std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32));
+    if (check) fails = run_error_checks();
+    if (check) fails += run_checks(std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32));
     if (bench) misses = run_bench();
     if (check) std::printf("correctness: %s\n", fails ? "FAILED" : "all passed");
     if (bench) std::printf("bars: %d missed\n", misses);
