@@ -2,8 +2,9 @@
 //
 //   decode_check [--check] [--bench] [--errors]    (check and bench when none is given)
 //
-// --errors input validation only (decode_forward must throw flashattn::cuda::Error); needs no GPU,
-//          and --check runs it too.
+// --errors the checker's self-test (naive output passes, perturbed/NaN/non-empty fails) and input
+//          validation (decode_forward must throw flashattn::cuda::Error); needs no GPU. --check
+//          runs both too.
 // --check  every case against a float64 CPU reference written here (not params.h's key_range):
 //          random non-zero inputs, fresh seed per run (printed), outputs poisoned with NaN.
 //          Pass: max|out - ref| <= 2 x max|naive-in-dtype - ref| + 1e-5 (naive: P rounded to the
@@ -732,6 +733,51 @@ int run_checks(uint64_t seed) {
   return fails;
 }
 
+// ---- the checker itself, on the CPU: the naive result passes; a perturbed, NaN or wrongly
+// non-empty result fails. Needs no GPU (run with --errors too).
+int run_checker_selftest() {
+  Case c;
+  c.b = 2;
+  c.s_q = 4;
+  c.h = 8;
+  c.h_k = 2;
+  c.cap = 256;
+  c.cached = {0, 200};
+  c.s_new = 0;
+  c.wr = 0;  // causal: row 0 (no keys) is all empty
+  c.scale = 0.1f;
+  Rng rng(7);
+  const Logical L = make_logical(c, rng);
+  const Ref R = reference(c, L.q, L.k, L.v, {0, 200}, c.scale);
+  std::vector<uint16_t> out(R.naive.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = flashattn::dev::to_bits(static_cast<float>(R.naive[i]), c.dt);
+  std::vector<float> lse(R.lse.begin(), R.lse.end());
+  int fails = 0;
+  auto expect = [&](const char* what, bool want_pass, const std::vector<uint16_t>& o, const std::vector<float>& l) {
+    const bool got = score(c, R, o, l).pass();
+    fails += got == want_pass ? 0 : 1;
+    std::printf("%-5s checker: %-40s %s\n", got == want_pass ? "ok" : "FAIL", what, got ? "passes" : "fails");
+  };
+  expect("naive-in-dtype output", true, out, lse);
+  const size_t live = ((static_cast<size_t>(1) * c.s_q + 2) * c.h + 3) * c.d + 5;  // b 1, i 2, h 3, x 5
+  std::vector<uint16_t> o2 = out;
+  o2[live] = flashattn::dev::to_bits(static_cast<float>(R.o[live] + 0.05), c.dt);
+  expect("one element off by 0.05", false, o2, lse);
+  o2 = out;
+  o2[live] = 0x7fc0;  // NaN in bf16
+  expect("one NaN", false, o2, lse);
+  o2 = out;
+  o2[3] = flashattn::dev::to_bits(0.5f, c.dt);  // b 0 sees no key at all
+  expect("non-zero output of an empty row", false, o2, lse);
+  std::vector<float> l2 = lse;
+  l2[0] = 0.f;
+  expect("finite LSE of an empty row", false, out, l2);
+  l2 = lse;
+  l2[static_cast<size_t>(1) * c.h * c.s_q + 1] += 0.01f;
+  expect("LSE off by 0.01", false, out, l2);
+  return fails;
+}
+
 // ---- input errors: decode_forward throws flashattn::cuda::Error before touching the GPU ---------
 int run_error_checks() {
   std::printf("== input errors (each must throw flashattn::cuda::Error naming the problem)\n");
@@ -853,77 +899,94 @@ int run_bench() {
   const int sms = sm_count();
   std::vector<BenchRow> rows;
   std::printf("\n== decode timing: h 32 / h_k 8, d128 bf16, s_q 1, no append; median of 15 (CUDA events), "
-              "TB/s of K/V read\n%-4s %-7s %-8s %6s %5s %10s %8s\n",
-              "b", "ctx", "layout", "splits", "sets", "us", "TB/s");
+              "TB/s of K/V read\n%-4s %-7s %-8s %6s %10s %8s\n",
+              "b", "ctx", "layout", "splits", "us", "TB/s");
   Rng rng(42);
+  // One shape timed: `forced` > 0 overrides the split heuristic.
+  auto measure = [&](int b, int ctx, int page, int forced) {
+    const size_t elems = static_cast<size_t>(b) * ctx * h_k * d;  // one of K or V
+    const size_t bytes = 2 * elems * 2;
+    const int sets = static_cast<int>(std::max<size_t>(1, std::min(max_elems / elems, (rotate_bytes + bytes - 1) / bytes)));
+    DecodeParams p;
+    p.b = b;
+    p.s_q = 1;
+    p.h = h;
+    p.h_k = h_k;
+    p.d = d;
+    p.dtype = DType::kBFloat16;
+    p.scale = 1.f / std::sqrt(static_cast<float>(d));
+    p.q = q.p;
+    p.out = out.p;
+    p.lse = lse.p;
+    p.q_stride = p.o_stride = bshd(1, h, d);
+    lens.upload(std::vector<int32_t>(64, ctx));  // the first b are read
+    p.cache_seqlens = lens.p;
+    if (page == 0) {
+      p.k_stride = p.v_stride = bshd(ctx, h_k, d);
+      p.max_seqlen = ctx;
+      p.batch_cache = b;
+    } else {
+      const int bps = ctx / page;
+      std::vector<int32_t> perm(static_cast<size_t>(b) * bps);
+      for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int32_t>(i);
+      for (size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<int>(i + 1))]);
+      perm.resize(table.n, 0);
+      table.upload(perm);
+      p.block_table = table.p;
+      p.block_table_batch_stride = bps;
+      p.page_size = page;
+      p.num_blocks = b * bps;
+      p.max_blocks_per_seq = bps;
+      p.k_stride = p.v_stride = bshd(page, h_k, d);
+    }
+    p.num_splits = forced > 0 ? forced : flashattn::decode::decode_num_splits(p, sms);
+    p.workspace_bytes = flashattn::decode::decode_workspace_bytes(p, sms);
+    if (p.workspace_bytes > ws.n) throw std::runtime_error("bench workspace too small");
+    const int warm = 3, iters = 15;
+    std::vector<cudaEvent_t> ev(2 * iters);
+    for (auto& e : ev) CK(cudaEventCreate(&e));
+    auto call = [&](int i) {
+      const size_t off = static_cast<size_t>(i % sets) * elems;
+      p.k_cache = kpool.p + off;
+      p.v_cache = vpool.p + off;
+      flashattn::decode::decode_forward(p, ws.p, st);
+    };
+    for (int i = 0; i < warm; ++i) call(i);
+    spin_kernel<<<1, 1, 0, st>>>(4000000);  // ~2 ms: the host queues every timed call meanwhile
+    for (int i = 0; i < iters; ++i) {
+      CK(cudaEventRecord(ev[2 * i], st));
+      call(warm + i);
+      CK(cudaEventRecord(ev[2 * i + 1], st));
+    }
+    CK(cudaStreamSynchronize(st));
+    std::vector<float> ms(iters);
+    for (int i = 0; i < iters; ++i) CK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
+    for (auto& e : ev) CK(cudaEventDestroy(e));
+    std::sort(ms.begin(), ms.end());
+    const double med = ms[iters / 2];
+    const double tbs = bytes / (med * 1e-3) / 1e12;
+    return BenchRow{b, ctx, page, p.num_splits, med, tbs};
+  };
   for (int b : batches)
     for (int ctx : ctxs)
       for (int page : pages) {
-        const size_t elems = static_cast<size_t>(b) * ctx * h_k * d;  // one of K or V
-        const size_t bytes = 2 * elems * 2;
-        const int sets = static_cast<int>(std::max<size_t>(1, std::min(max_elems / elems, (rotate_bytes + bytes - 1) / bytes)));
-        DecodeParams p;
-        p.b = b;
-        p.s_q = 1;
-        p.h = h;
-        p.h_k = h_k;
-        p.d = d;
-        p.dtype = DType::kBFloat16;
-        p.scale = 1.f / std::sqrt(static_cast<float>(d));
-        p.q = q.p;
-        p.out = out.p;
-        p.lse = lse.p;
-        p.q_stride = p.o_stride = bshd(1, h, d);
-        lens.upload(std::vector<int32_t>(64, ctx));  // the first b are read
-        p.cache_seqlens = lens.p;
-        if (page == 0) {
-          p.k_stride = p.v_stride = bshd(ctx, h_k, d);
-          p.max_seqlen = ctx;
-          p.batch_cache = b;
-        } else {
-          const int bps = ctx / page;
-          std::vector<int32_t> perm(static_cast<size_t>(b) * bps);
-          for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int32_t>(i);
-          for (size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<int>(i + 1))]);
-          perm.resize(table.n, 0);
-          table.upload(perm);
-          p.block_table = table.p;
-          p.block_table_batch_stride = bps;
-          p.page_size = page;
-          p.num_blocks = b * bps;
-          p.max_blocks_per_seq = bps;
-          p.k_stride = p.v_stride = bshd(page, h_k, d);
-        }
-        p.num_splits = flashattn::decode::decode_num_splits(p, sms);
-        p.workspace_bytes = flashattn::decode::decode_workspace_bytes(p, sms);
-        if (p.workspace_bytes > ws.n) throw std::runtime_error("bench workspace too small");
-        const int warm = 3, iters = 15;
-        std::vector<cudaEvent_t> ev(2 * iters);
-        for (auto& e : ev) CK(cudaEventCreate(&e));
-        auto call = [&](int i) {
-          const size_t off = static_cast<size_t>(i % sets) * elems;
-          p.k_cache = kpool.p + off;
-          p.v_cache = vpool.p + off;
-          flashattn::decode::decode_forward(p, ws.p, st);
-        };
-        for (int i = 0; i < warm; ++i) call(i);
-        spin_kernel<<<1, 1, 0, st>>>(4000000);  // ~2 ms: the host queues every timed call meanwhile
-        for (int i = 0; i < iters; ++i) {
-          CK(cudaEventRecord(ev[2 * i], st));
-          call(warm + i);
-          CK(cudaEventRecord(ev[2 * i + 1], st));
-        }
-        CK(cudaStreamSynchronize(st));
-        std::vector<float> ms(iters);
-        for (int i = 0; i < iters; ++i) CK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
-        for (auto& e : ev) CK(cudaEventDestroy(e));
-        std::sort(ms.begin(), ms.end());
-        const double med = ms[iters / 2];
-        const double tbs = bytes / (med * 1e-3) / 1e12;
-        rows.push_back({b, ctx, page, p.num_splits, med, tbs});
-        std::printf("%-4d %-7d %-8s %6d %5d %10.1f %8.3f\n", b, ctx,
-                    page ? ("paged" + std::to_string(page)).c_str() : "contig", p.num_splits, sets, med * 1e3, tbs);
+        const BenchRow r = measure(b, ctx, page, 0);
+        rows.push_back(r);
+        std::printf("%-4d %-7d %-8s %6d %10.1f %8.3f\n", b, ctx, page ? ("paged" + std::to_string(page)).c_str() : "contig",
+                    r.splits, r.ms * 1e3, r.tbs);
       }
+  // Split sweep on the bar shapes (contiguous): data for tuning decode_num_splits.
+  std::printf("\n== split sweep (contiguous; TB/s at forced split counts, * = the heuristic's choice)\n");
+  const int sweep[][2] = {{1, 8192}, {1, 131072}, {16, 8192}, {64, 4096}};
+  for (const auto& sh : sweep) {
+    const int chosen = measure(sh[0], sh[1], 0, 0).splits;
+    std::printf("b%-2d x %-4s", sh[0], (std::to_string(sh[1] / 1024) + "k").c_str());
+    for (int sp : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128}) {
+      if (sp > 1 && static_cast<long long>(sp) * 128 > sh[1]) break;
+      std::printf("  %d%s:%.2f", sp, sp == chosen ? "*" : "", measure(sh[0], sh[1], 0, sp).tbs);
+    }
+    std::printf("\n");
+  }
   CK(cudaStreamDestroy(st));
   auto find = [&](int b, int ctx, int page) -> const BenchRow& {
     for (const auto& r : rows)
@@ -969,11 +1032,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (errors && !check && !bench) return run_error_checks() ? 1 : 0;  // needs no GPU
+  if (errors && !check && !bench) return (run_checker_selftest() + run_error_checks()) ? 1 : 0;  // no GPU
   if (!check && !bench) check = bench = true;
   try {
     int fails = 0, misses = 0;
-    if (check) fails = run_error_checks();
+    if (check) fails = run_checker_selftest() + run_error_checks();
     if (check) fails += run_checks(std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32));
     if (bench) misses = run_bench();
     if (check) std::printf("correctness: %s\n", fails ? "FAILED" : "all passed");
