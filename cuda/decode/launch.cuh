@@ -21,6 +21,16 @@ void launch_split(const DecodeParams& p, const DecodeLaunch& L, cudaStream_t str
   using Tile = DecodeTile<D, WM>;
   auto kernel = split_kernel<E, D, WM>;
   const int smem = static_cast<int>(Tile::kSmemBytes);
+  // A100/H100/H200 allow 163–227 KB per block; sm_86/89 GPUs allow 99 KB, less than the d128 and
+  // d256 tiles ask for (a shallower-pipeline instantiation would be needed there).
+  int dev = 0, optin = 0;
+  FA_CUDA_CHECK(cudaGetDevice(&dev));
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (smem > optin)
+    throw cuda::Error("decode: the d" + std::to_string(D) + " decode tile needs " + std::to_string(smem / 1024) +
+                          " KB of shared memory per block and this GPU allows " + std::to_string(optin / 1024) +
+                          " KB; decode at this head dim is not supported on it yet",
+                      -1, false);
   FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   const dim3 grid((L.m_total + Tile::kBlockM - 1) / Tile::kBlockM, L.num_splits, p.b * p.h_k);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(p, L);
