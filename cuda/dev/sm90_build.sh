@@ -14,7 +14,7 @@ for src in "${srcs[@]}"; do
   obj=$out/$(basename "${src%.cu}").o
   ( nvcc "${flags[@]}" -c "$src" -o "$obj" > "$obj.log" 2>&1 || { cat "$obj.log"; exit 1; } ) &
 done
-wait
+for pid in $(jobs -p); do wait "$pid" || { echo "build failed"; exit 1; }; done
 nvcc "-gencode=arch=compute_90a,code=sm_90a" "$out"/*.o -o .devbin/sm90_fwd_check -lpthread -Xcompiler -static-libstdc++,-static-libgcc
 cat "$out"/*.o.log | python3 -c '
 import re, sys
@@ -26,9 +26,9 @@ for line in sys.stdin:
     if m: spill = m.groups()
     m = re.search(r"Used (\d+) registers", line)
     if m and "fwd_kernel" in name:
-        t = re.search(r"FwdTileILi(\d+)ELi(\d+)ELi(\d+)E", name).groups()
+        t = re.search(r"FwdTileILi(\d+)ELi(\d+)ELi(\d+)ELb([01])E", name).groups()
         dt = "bf16" if "Bf16" in name else "fp16"
-        print("d%s N%s s%s %s  regs %s  stack %s spill st %s ld %s" % (t + (dt, m.group(1)) + spill))
+        print("d%s N%s s%s pp%s %s  regs %s  stack %s spill st %s ld %s" % (t + (dt, m.group(1)) + spill))
     if "warning" in line.lower(): print(line.rstrip())
 ' | sort -u > .devbin/sm90_ptxas.txt
 cat .devbin/sm90_ptxas.txt

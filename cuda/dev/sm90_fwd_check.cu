@@ -9,11 +9,13 @@
 //                 Rule (DESIGN): max|ours - ref| <= 2 max|naive in dtype - ref| + 1e-5, no NaN,
 //                 outputs poisoned before every run, empty rows O = 0 and LSE = -inf exactly,
 //                 |LSE - ref| <= 1e-3.
-//     --variants  the tile shapes of kVariants below: checked on two cases, then timed
+//     --variants  the candidates of variants() below: checked on two cases, then timed
 //     --time      the bench shapes: bf16, batch·seqlen 16k, hidden 2048, d 64/128/256, seqlen
 //                 512..16k, causal and not, and window [4096, 0] at 16k; median of 25 runs after
 //                 5 warm-ups over 3 rotating input sets; TFLOP/s = 4·b·h·s²·d (halved for causal)
 //     --small     a few tiny cases only (for compute-sanitizer)
+//     --np        leave out the persistent candidates; --time then runs the shipped tiles with one
+//                 block per work tile instead of sm90_forward() (a fallback if persistence fails)
 //     --one D S C one bench shape (head dim D, seqlen S, causal C = 0/1), 3 launches (for ncu)
 //   no flag: --check --variants --time
 #include <cinttypes>
@@ -37,6 +39,66 @@ namespace {
 
 void launch_sm90(const AttnParams& p, cudaStream_t s) { flashattn::sm90::sm90_forward(p, s); }
 
+// The shipped tiles of each head dim, one block per work tile (bf16; for --time --np).
+template <int D>
+void launch_shipped_np(const AttnParams& p, cudaStream_t s) {
+  using Cfg = flashattn::sm90::FwdConfig<D>;
+  if (p.window_left >= 0 || p.window_right >= 0) {
+    flashattn::sm90::launch_fwd_tile<typename Cfg::Masked, flashattn::sm80::Bf16>(p, s, false);
+  } else {
+    flashattn::sm90::launch_fwd_tile<typename Cfg::Full, flashattn::sm80::Bf16>(p, s, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Candidates: FwdTile<D, kBlockN, kStages, pingpong> x persistent grid or one block per tile,
+// beside the shipped FwdConfig. --check runs every case through each candidate of its head dim.
+using flashattn::sm80::Bf16;
+using flashattn::sm80::Fp16;
+using flashattn::sm90::FwdTile;
+using flashattn::sm90::launch_fwd_tile;
+using Launch = void (*)(const AttnParams&, cudaStream_t);
+struct Variant {
+  const char* name;
+  int d;
+  int smem;
+  bool persistent;
+  Launch launch;
+};
+template <typename Tile, bool kPersistent>
+void launch_either(const AttnParams& p, cudaStream_t s) {
+  if (p.dtype == DType::kBFloat16) {
+    launch_fwd_tile<Tile, Bf16>(p, s, kPersistent);
+  } else {
+    launch_fwd_tile<Tile, Fp16>(p, s, kPersistent);
+  }
+}
+template <typename Tile, bool kPersistent>
+Variant variant(const char* name) {
+  return {name, Tile::kHeadDim, Tile::kSmemBytes, kPersistent, launch_either<Tile, kPersistent>};
+}
+bool g_only_np = false;  // --np: leave out persistent candidates and time the shipped tile one block per tile
+std::vector<Variant> variants() {
+  std::vector<Variant> all = {
+      variant<FwdTile<64, 128, 3>, false>("d64  128x128 s3 pp"),
+      variant<FwdTile<64, 128, 3>, true>("d64  128x128 s3 pp persist"),
+      variant<FwdTile<64, 192, 2>, true>("d64  128x192 s2 pp persist"),
+      variant<FwdTile<128, 128, 2>, false>("d128 128x128 s2 pp"),
+      variant<FwdTile<128, 128, 3>, false>("d128 128x128 s3 pp"),
+      variant<FwdTile<128, 128, 3>, true>("d128 128x128 s3 pp persist"),
+      variant<FwdTile<128, 176, 2>, true>("d128 128x176 s2 pp persist"),
+      variant<FwdTile<256, 64, 2>, false>("d256 128x64 s2 pp"),
+      variant<FwdTile<256, 64, 2>, true>("d256 128x64 s2 pp persist"),
+      variant<FwdTile<256, 80, 2>, false>("d256 128x80 s2 pp"),
+      variant<FwdTile<256, 80, 2>, true>("d256 128x80 s2 pp persist"),
+  };
+  std::vector<Variant> out;
+  for (const Variant& v : all) {
+    if (!(g_only_np && v.persistent)) out.push_back(v);
+  }
+  return out;
+}
+
 std::vector<Case> sm90_cases(bool small) {
   const DType fp16 = DType::kFloat16, bf16 = DType::kBFloat16;
   std::vector<Case> cs;
@@ -44,6 +106,7 @@ std::vector<Case> sm90_cases(bool small) {
     cs.push_back({1, 130, 77, 4, 2, 64, bf16, -1, 0, false});
     cs.push_back({2, 33, 200, 2, 1, 128, fp16, 20, 3, true});
     cs.push_back({1, 129, 129, 2, 2, 256, bf16, -1, -1, false});
+    cs.push_back({2, 1100, 300, 8, 2, 64, bf16, -1, 0, false});  // 144 tiles: blocks take several
     return cs;
   }
   // {s_q, s_k} pairs: tails of one row, of a block, odd lengths, s_q > s_k (empty rows under a
@@ -75,6 +138,11 @@ std::vector<Case> sm90_cases(bool small) {
   cs.push_back({1, 517, 4097, 8, 2, 128, fp16, 3000, 0, false});
   cs.push_back({1, 2048, 2048, 2, 2, 256, bf16, -1, -1, false});
   cs.push_back({2, 1, 1, 3, 1, 64, fp16, -1, 0, false});
+  // More work tiles than SMs, so persistent blocks walk several tiles (some without keys).
+  cs.push_back({4, 1000, 1000, 8, 2, 128, bf16, -1, 0, false});
+  cs.push_back({2, 2000, 600, 8, 8, 64, fp16, -1, 0, true});
+  cs.push_back({3, 700, 1500, 12, 4, 256, bf16, 100, 20, false});
+  cs.push_back({2, 1000, 1000, 16, 1, 96, fp16, -1, -1, false});
   return cs;
 }
 
@@ -103,8 +171,9 @@ void make_host(std::mt19937_64& rng, const Case& c, HostData& hd) {
 }
 
 int run_checks(bool small, std::mt19937_64& rng) {
-  std::printf("\n== correctness: sm90_forward() vs float64\n"
-              "   (pass: err <= bound = 2 x naive-in-dtype err + 1e-5, no NaN, empty rows exact, |lse err| <= 1e-3)\n");
+  std::printf("\n== correctness: sm90_forward() (%s) and every candidate tile of the head dim vs float64\n"
+              "   (pass: err <= bound = 2 x naive-in-dtype err + 1e-5, no NaN, empty rows exact, |lse err| <= 1e-3)\n",
+              g_only_np ? "skipped: --np" : "shipped");
   std::printf("%-4s %-4s %-13s %2s %5s %5s %5s %-4s | %-9s %-9s %-9s | %s\n", "d", "dt", "mask", "b", "s_q", "s_k", "h/hk",
               "lay", "err", "bound", "lse", "result");
   int fails = 0;
@@ -114,8 +183,21 @@ int run_checks(bool small, std::mt19937_64& rng) {
     HostData hd;
     make_host(rng, c, hd);
     std::string err;
-    const Score sc = run_case(c, hd, 1.f / std::sqrt(static_cast<float>(c.d)), stream, launch_sm90, &err);
-    const bool ok = err.empty() && sc.pass;
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.d));
+    Score sc;
+    sc.pass = true;
+    if (!g_only_np) sc = run_case(c, hd, scale, stream, launch_sm90, &err);
+    bool ok = err.empty() && sc.pass;
+    for (const Variant& v : variants()) {
+      if (v.d != flashattn::sm90::fwd_kernel_head_dim(c.d)) continue;
+      std::string verr;
+      const Score vs = run_case(c, hd, scale, stream, v.launch, &verr);
+      if (!verr.empty() || !vs.pass) {
+        std::printf("     candidate %s FAILS: err %.2e, %ld NaN, %ld bad empty %s\n", v.name, vs.err, vs.nan, vs.bad_empty, verr.c_str());
+        ok = false;
+      }
+      if (g_only_np && vs.err >= sc.err) sc = vs;  // report the worst candidate
+    }
     fails += !ok;
     char hh[16];
     std::snprintf(hh, sizeof hh, "%d/%d", c.h, c.h_k);
@@ -130,36 +212,10 @@ int run_checks(bool small, std::mt19937_64& rng) {
   return fails;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Tile variants: FwdTile<D, kBlockN, kStages> beside the shipped FwdConfig.
-using flashattn::sm80::Bf16;
-using flashattn::sm90::FwdTile;
-using flashattn::sm90::launch_fwd_tile;
-struct Variant {
-  const char* name;
-  int d;
-  int smem;
-  void (*launch)(const AttnParams&, cudaStream_t);
-};
-template <typename Tile>
-Variant variant(const char* name) {
-  return {name, Tile::kHeadDim, Tile::kSmemBytes, launch_fwd_tile<Tile, Bf16>};
-}
-std::vector<Variant> variants() {
-  return {
-      variant<FwdTile<64, 128, 3>>("d64  128x128 s3 (shipped)"),
-      variant<FwdTile<64, 192, 2>>("d64  128x192 s2"),
-      variant<FwdTile<128, 128, 2>>("d128 128x128 s2 (shipped)"),
-      variant<FwdTile<128, 128, 3>>("d128 128x128 s3"),
-      variant<FwdTile<128, 176, 2>>("d128 128x176 s2"),
-      variant<FwdTile<256, 64, 2>>("d256 128x64 s2 (shipped)"),
-      variant<FwdTile<256, 80, 2>>("d256 128x80 s2"),
-  };
-}
-
 int run_variants(std::mt19937_64& rng) {
   std::printf("\n== tile variants (bf16): check vs float64 on two cases, then TFLOP/s (hidden 2048)\n");
-  std::printf("%-28s %6s | %-9s %-9s | %8s %8s %8s %8s\n", "variant", "smemKB", "err", "bound", "16k nc", "16k c", "2k nc", "2k c");
+  std::printf("%-28s %6s | %-9s %-9s | %7s %7s %7s %7s %7s %7s\n", "variant", "smemKB", "err", "bound", "16k nc", "16k c", "2k nc",
+              "2k c", "512 nc", "512 c");
   int fails = 0;
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
@@ -178,16 +234,16 @@ int run_variants(std::mt19937_64& rng) {
       ok = ok && sc.pass && why.empty();
     }
     fails += !ok;
-    float tf[4];
+    float tf[6];
     int k = 0;
-    for (int s : {16384, 2048})
+    for (int s : {16384, 2048, 512})
       for (int causal = 0; causal < 2; ++causal) {
         const TimeShape t{16384 / s, s, 2048 / v.d, v.d, -1, causal ? 0 : -1};
         Timer tm(t);
         tf[k++] = static_cast<float>(fwd_flops(t) / (tm.median_ms(v.launch) * 1e9));
       }
-    std::printf("%-28s %6d | %9.2e %9.2e | %8.1f %8.1f %8.1f %8.1f %s%s\n", v.name, v.smem / 1024, err, bound, tf[0], tf[1], tf[2],
-                tf[3], ok ? "" : "FAIL ", why.c_str());
+    std::printf("%-28s %6d | %9.2e %9.2e | %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f %s%s\n", v.name, v.smem / 1024, err, bound, tf[0], tf[1],
+                tf[2], tf[3], tf[4], tf[5], ok ? "" : "FAIL ", why.c_str());
     std::fflush(stdout);
   }
   CK(cudaStreamDestroy(stream));
@@ -196,7 +252,12 @@ int run_variants(std::mt19937_64& rng) {
 
 // ---------------------------------------------------------------------------------------------
 void run_timing() {
-  std::printf("\n== sm90_forward() TFLOP/s, bf16, batch*seqlen = 16384, hidden 2048 (median of 25, 3 rotating input sets)\n");
+  auto launch_for = [](int d) -> void (*)(const AttnParams&, cudaStream_t) {
+    if (!g_only_np) return launch_sm90;
+    return d == 64 ? launch_shipped_np<64> : d == 128 ? launch_shipped_np<128> : launch_shipped_np<256>;
+  };
+  std::printf("\n== %s TFLOP/s, bf16, batch*seqlen = 16384, hidden 2048 (median of 25, 3 rotating input sets)\n",
+              g_only_np ? "shipped tiles, one block per tile (--np)" : "sm90_forward()");
   std::printf("%-5s %-7s %-7s %8s %8s %10s\n", "d", "seqlen", "causal", "batch", "ms", "TFLOP/s");
   double causal16k[257] = {};
   std::vector<double> all;
@@ -205,7 +266,7 @@ void run_timing() {
       for (int s = 512; s <= 16384; s *= 2) {
         const TimeShape t{16384 / s, s, 2048 / d, d, -1, causal ? 0 : -1};
         Timer tm(t);
-        const float ms = tm.median_ms(launch_sm90);
+        const float ms = tm.median_ms(launch_for(d));
         if (causal && s == 16384) causal16k[d] = ms;
         const double tflops = fwd_flops(t) / (ms * 1e9);
         all.push_back(tflops);
@@ -216,14 +277,14 @@ void run_timing() {
   for (int d : {64, 128, 256}) {
     const TimeShape t{1, 16384, 2048 / d, d, 4096, 0};
     Timer tm(t);
-    const float ms = tm.median_ms(launch_sm90);
+    const float ms = tm.median_ms(launch_for(d));
     std::printf("d%-4d window ms %8.3f  causal ms %8.3f  ratio %.3f  %6.1f TFLOP/s\n", d, ms, causal16k[d], ms / causal16k[d],
                 fwd_flops(t) / (ms * 1e9));
   }
   {
     const TimeShape t{1, 16384, 16, 128, -1, -1};
     Timer tm(t);
-    const float a = tm.median_ms(launch_sm90), b = tm.median_ms(launch_sm90);
+    const float a = tm.median_ms(launch_for(128)), b = tm.median_ms(launch_for(128));
     std::printf("\nrepeat d128 16k non-causal: %.3f ms, %.3f ms (spread %.1f%%)\n", a, b, 100.0 * std::fabs(a - b) / std::min(a, b));
   }
 }
@@ -245,6 +306,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--check") check = true;
+    else if (a == "--np") g_only_np = true;
     else if (a == "--variants") vars = true;
     else if (a == "--time") timing = true;
     else if (a == "--small") small = check = true;

@@ -76,7 +76,9 @@ bool sm90_forward_covers(const AttnParams& p, std::string* why) {
   if (p.b < 0 || p.s_q < 0 || p.s_k < 0 || p.h <= 0 || p.h_k <= 0 || p.h % p.h_k != 0) {
     return no("sm90 forward needs h > 0, h_k > 0 and h % h_k == 0");
   }
-  if (p.b > 65535 || p.h > 65535) return no("sm90 forward: batch and heads must each be at most 65535");
+  if (static_cast<int64_t>((p.s_q + 127) / 128) * p.h * p.b > (int64_t{1} << 31) - 1) {
+    return no("sm90 forward: more than 2^31 - 1 query tiles (ceil(s_q / 128) * h * b)");
+  }
   if (!(p.scale > 0.f)) return no("sm90 forward needs a positive softmax scale");
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.v)) {
     return no("sm90 forward: the copy engine needs q, k and v 16-byte aligned");
@@ -115,11 +117,21 @@ FwdParams make_fwd_params(const AttnParams& p, int block_n) {
   f.h = p.h;
   f.d = p.d;
   f.group = p.h / p.h_k;
+  f.m_blocks = (p.s_q + 127) / 128;
+  f.tiles = f.m_blocks * p.h * p.b;
   f.window_left = p.window_left;
   f.window_right = p.window_right;
   f.scale = p.scale;
   f.scale_log2 = p.scale * kLog2e;
   return f;
+}
+
+int fwd_grid(int tiles, bool persistent) {
+  if (!persistent) return tiles;
+  int device = 0, sms = 0;
+  cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
+  cuda::fwd_check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SM count)");
+  return tiles < sms ? tiles : sms;
 }
 
 void sm90_forward(const AttnParams& p, cudaStream_t stream) {

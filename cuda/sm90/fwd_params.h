@@ -17,6 +17,8 @@ struct FwdParams {
   int64_t o_batch, o_row, o_head;  // strides in elements
   int s_q, s_k, h, d;
   int group;  // h / h_k
+  int m_blocks;  // ceil(s_q / 128): query tiles per (batch, head)
+  int tiles;     // m_blocks · h · b
   int window_left, window_right;
   float scale;       // natural units, for the LSE
   float scale_log2;  // scale · log2(e)
@@ -24,12 +26,15 @@ struct FwdParams {
 
 // One kernel's compile-time shape. Two consumer warpgroups own 64 query rows each of a 128-row
 // tile; one producer warpgroup issues the copies. K and V go through kStages buffers each.
-template <int kHeadDim_, int kBlockN_, int kStages_>
+// kPingpong: the two consumer warpgroups take turns issuing their wgmma (two named barriers),
+// so one warpgroup's softmax runs while the other's products occupy the tensor cores.
+template <int kHeadDim_, int kBlockN_, int kStages_, bool kPingpong_ = true>
 struct FwdTile {
   static constexpr int kHeadDim = kHeadDim_;  // compiled head dim D (runtime d <= D)
   static constexpr int kBlockM = 128;
   static constexpr int kBlockN = kBlockN_;
   static constexpr int kStages = kStages_;
+  static constexpr bool kPingpong = kPingpong_;
   static constexpr int kConsumerWarpgroups = 2;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
   static constexpr int kConsumerWarps = 4 * kConsumerWarpgroups;
@@ -42,7 +47,7 @@ struct FwdTile {
   static constexpr int kOffK = kQBytes;
   static constexpr int kOffV = kOffK + kStages * kKVBytes;
   static constexpr int kOffBars = kOffV + kStages * kKVBytes;
-  static constexpr int kBars = 1 + 4 * kStages;  // q_full, k_full[], k_empty[], v_full[], v_empty[]
+  static constexpr int kBars = 2 + 4 * kStages;  // q_full, q_empty, k_full[], k_empty[], v_full[], v_empty[]
   // + 1024 so the kernel can round its base up to the swizzle's 1024-byte alignment.
   static constexpr int kSmemBytes = kOffBars + kBars * 8 + 1024;
 

@@ -51,6 +51,14 @@ __device__ __forceinline__ uint64_t desc_n_major(uint32_t tile, int kk, uint32_t
   return smem_desc_sw128(tile + kk * 2048, panel_bytes, 1024);
 }
 
+// The value, hidden from the optimizer at this point. Descriptors built from it are recomputed
+// (a few integer ops) next to each wgmma instead of being hoisted out of the key loop, where the
+// 16 loop-invariant Q descriptors of a d256 tile alone would hold 32 registers.
+__device__ __forceinline__ uint32_t opaque(uint32_t x) {
+  asm volatile("mov.b32 %0, %0;\n" : "+r"(x));
+  return x;
+}
+
 // Orders this warpgroup's earlier register and shared-memory writes before the wgmma that follow.
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 // Closes the batch of wgmma issued since the last commit into one group.
