@@ -282,8 +282,15 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
 
 // grid: one block per work tile, or (persistent) fewer blocks that each take every
 // gridDim.x-th tile, so one tile's epilogue overlaps the copies of the next.
+//
+// wgmma and setmaxnreg exist only in the sm_90a target. A build that also compiles this file for
+// other targets (CMake's arch list applies to every source it globs) gets an empty body there;
+// dispatch never launches it off capability 9.0, and a launch that did would trap, not misbehave.
 template <typename Tile, typename Elem>
 __global__ void __launch_bounds__(Tile::kThreads, 1) fwd_kernel(const __grid_constant__ FwdParams p) {
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  __trap();
+#else
   extern __shared__ uint8_t smem_raw[];
   const FwdSmem<Tile> sm((smem_addr(smem_raw) + 1023u) & ~1023u);
 
@@ -313,6 +320,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1) fwd_kernel(const __grid_con
       q_round += it != before;  // tiles without keys load no Q
     }
   }
+#endif
 }
 
 }  // namespace flashattn::sm90
