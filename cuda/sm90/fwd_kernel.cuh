@@ -1,5 +1,6 @@
-// fwd_kernel.cuh — the sm90 attention forward (FlashAttention-3's design): one block computes
-// 128 query rows of one (batch, head) against every key block those rows may see.
+// fwd_kernel.cuh — the sm90 attention forward (FlashAttention-3's design). A work tile is 128
+// query rows of one (batch, head) against every key block those rows may see; a block runs one
+// tile, or (persistent grid) every gridDim.x-th tile.
 //
 //   warpgroup 0   producer: one thread issues the copy engine's loads (Q once; K and V per key
 //                 block into a kStages ring), waiting on each slot's "empty" barrier first.
@@ -12,7 +13,9 @@
 //
 // Overlap inside a warpgroup: at key block j the consumer issues S_j = Q K_jᵀ, then O += P_{j-1}
 // V_{j-1}, and runs the softmax of S_j while the P V product is still on the tensor cores; O is
-// rescaled (once per row per block) only after that product has landed.
+// rescaled (once per row per block) only after that product has landed. Between the two
+// consumer warpgroups (FwdTile::kPingpong): they take turns issuing, so one's softmax runs under
+// the other's products.
 //
 // Key blocks are visited newest first. Blocks outside the window are never loaded: the block's
 // key range is the union of its rows' ranges (key_range in params.h is monotone in the row), and
