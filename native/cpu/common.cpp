@@ -23,17 +23,9 @@ namespace flashattn::cpu {
 
 namespace {
 
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::kForward: return "forward";
-    case Op::kNaiveForward: return "naive_forward";
-    case Op::kBackward: return "backward";
-  }
-  return "unknown op";
-}
-
-[[noreturn]] void fail(Op op, const std::string& what) {
-  throw std::invalid_argument(std::string("flashattn cpu ") + op_name(op) + ": " + what);
+// The message does not name the op: the addon prefixes it ("forward: cpu backend: ...").
+[[noreturn]] void fail(Op, const std::string& what) {
+  throw std::invalid_argument(what);
 }
 
 void need(Op op, const void* ptr, const char* field) {
