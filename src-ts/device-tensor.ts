@@ -27,9 +27,9 @@ export function requireGpu(index: number, what: string): void {
 }
 
 /** A tensor in GPU memory on one CUDA device. Free it with dispose() (or `using`). */
-export class DeviceTensor {
+export class DeviceTensor<D extends DType = DType> {
   readonly shape: readonly number[];
-  readonly dtype: DType;
+  readonly dtype: D;
   /** CUDA device index. */
   readonly device: number;
 
@@ -37,7 +37,7 @@ export class DeviceTensor {
   #disposed = false;
   #inUse = 0; // operations in flight that read or write this buffer
 
-  private constructor(buffer: NativeDeviceBuffer, shape: readonly number[], dtype: DType) {
+  private constructor(buffer: NativeDeviceBuffer, shape: readonly number[], dtype: D) {
     this.#buffer = buffer;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
@@ -45,7 +45,7 @@ export class DeviceTensor {
   }
 
   /** Allocates an uninitialized tensor on device `deviceIndex` (default 0). Throws E_NO_DEVICE / E_OOM. */
-  static empty(shape: readonly number[], dtype: DType, deviceIndex = 0): DeviceTensor {
+  static empty<D extends DType>(shape: readonly number[], dtype: D, deviceIndex = 0): DeviceTensor<D> {
     checkShape(shape, 'DeviceTensor.empty(): shape');
     if (!isDType(dtype)) {
       throw new FlashAttentionError(
@@ -67,7 +67,7 @@ export class DeviceTensor {
   }
 
   /** Copies a host tensor to device `deviceIndex` (default 0). */
-  static async from(host: HostTensor, options: { deviceIndex?: number } = {}): Promise<DeviceTensor> {
+  static async from<D extends DType>(host: HostTensor<D>, options: { deviceIndex?: number } = {}): Promise<DeviceTensor<D>> {
     if (typeof host !== 'object' || host === null || !('data' in host)) {
       throw new FlashAttentionError(
         'E_ARG',
@@ -96,7 +96,7 @@ export class DeviceTensor {
   }
 
   /** Copies the data to a new host tensor. */
-  async toHost(): Promise<HostTensor> {
+  async toHost(): Promise<HostTensor<D>> {
     const data = allocHost(this.dtype, this.size);
     await this.use('toHost()', async (buf) => {
       if (data.length > 0) await buf.download(data);

@@ -1,6 +1,6 @@
 // index.ts — the public API of flashattn.
 export { flashAttention, flashAttentionBackward } from './attention';
-export type { AttentionGradients, AttentionResult } from './attention';
+export type { AttentionGradients, AttentionResult, Float16ArrayLike, Float16DType, OutDType } from './api-types';
 export { DeviceTensor } from './device-tensor';
 export {
   bfloat16Bits,
@@ -14,7 +14,7 @@ export {
   toFloat16,
   toFloat32,
 } from './dtype';
-export type { DType, HostArray } from './dtype';
+export type { ArrayFor, DType, HostArray } from './dtype';
 export { ERROR_CODES, FlashAttentionError, isFlashAttentionError } from './errors';
 export type { ErrorCode } from './errors';
 export { probe } from './probe';
@@ -22,6 +22,3 @@ export type { DeviceReport, ProbeReport } from './probe';
 export { tensor } from './tensor';
 export type { HostTensor, TensorData } from './tensor';
 export type { AnyTensor, AttentionDims, AttentionOptions, BackwardOptions } from './validate';
-
-/** @internal Internals for the CLI and tests; not part of the stable API. */
-export { planAttention } from './attention';

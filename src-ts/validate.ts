@@ -212,8 +212,8 @@ function sameShape(fn: string, a: Operand, b: Operand): void {
 function checkOptions(fn: string, options: unknown, allowed: string[]): Record<string, unknown> {
   // No prototype: destructuring it later must not find a polluted Object.prototype.causal.
   const read: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  if (options === undefined || options === null) return read;
-  if (typeof options !== 'object' || Array.isArray(options)) {
+  if (options === undefined) return read;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw err('E_ARG', fn, `options must be an object; got ${describeValue(options)}`);
   }
   try {

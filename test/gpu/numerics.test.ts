@@ -15,9 +15,14 @@ const DTYPES: DType[] = ['bfloat16', 'float16'];
 const NAN16 = 0x7fff; // a quiet NaN in both float16 and bfloat16
 
 function withNaN(t: HostTensor, index: number): HostTensor {
-  const data = t.data.slice();
-  data[index] = t.dtype === 'float32' ? NaN : NAN16;
-  return tensor(data, [...t.shape], t.dtype);
+  if (t.dtype === 'float32') {
+    const data = (t.data as Float32Array).slice();
+    data[index] = NaN;
+    return tensor(data, [...t.shape], 'float32');
+  }
+  const data = (t.data as Uint16Array).slice();
+  data[index] = NAN16;
+  return tensor(data, [...t.shape], t.dtype as 'float16' | 'bfloat16');
 }
 
 const rowOf = (a: Float64Array, i: number, d: number) => Array.from(a.subarray(i * d, (i + 1) * d));

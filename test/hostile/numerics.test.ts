@@ -13,7 +13,7 @@ function withValue(t: HostTensor, index: number, x: number): HostTensor {
   const data = t.data.slice();
   if (t.dtype === 'float32') data[index] = x;
   else throw new Error('withValue: float32 only');
-  return tensor(data, [...t.shape], t.dtype);
+  return tensor(data as Float32Array, [...t.shape], 'float32');
 }
 
 /** Row (b=0, i, h=0) of a [1, s, 1, d] tensor. */
