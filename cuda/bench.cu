@@ -17,8 +17,8 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/device.h"
 #include "sm80/fwd_host.h"
+#include "sm80/launch.h"
 
 namespace flashattn::cuda {
 namespace {
@@ -106,8 +106,7 @@ BenchResult bench(int device, const BenchRequest& req) {
   // Say what runs before allocating anything, so an unsupported request fails fast.
   BenchResult result;
   const char* dt = p.dtype == DType::kFloat16 ? "fp16" : "bf16";
-  const DeviceInfo info = dispatch_device_info(device);
-  const Selection sel = select_kernel(req.op, p, info);
+  const plan::Plan sel = plan_for(req.op, p, device);
   if (req.naive) {
     result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dt;
   } else if (sel.path == KernelPath::kNone) {
@@ -137,16 +136,16 @@ BenchResult bench(int device, const BenchRequest& req) {
     p.dk = res.alloc(nk * elem, "dk");
     p.dv = res.alloc(nk * elem, "dv");
     fill_random(const_cast<void*>(p.dout), nq, p.dtype, 4, res.stream);
-    forward(device, p, res.stream);  // the backward reads the real out and lse
+    forward(device, p, plan_for(Op::kForward, p, device), res.stream);  // the backward reads the real out and lse
   }
 
   auto run_once = [&]() {
     if (req.naive) {
       naive_forward(device, p, res.stream);
     } else if (req.op == Op::kForward) {
-      forward(device, p, res.stream);
+      forward(device, p, sel, res.stream);
     } else {
-      backward(device, p, res.stream);
+      backward(device, p, sel, res.stream);
     }
   };
   for (int i = 0; i < req.warmup; ++i) run_once();

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "errors.h"
+#include "exec/stream.h"
 #include "fields.h"
 
 namespace flashattn::native {
@@ -131,6 +132,7 @@ void check_placement(AttentionJob& job) {
   const TensorArg* host = nullptr;    // the first host array
   const TensorArg* device = nullptr;  // the first DeviceBuffer
   for (const TensorArg* t : all) {
+    if (t->absent) continue;
     if (t->on_device()) {
       if (!device) device = t;
     } else if (!host) {
@@ -146,7 +148,7 @@ void check_placement(AttentionJob& job) {
                               host->name + ".data is a " + host->kind + " and " + device->name + ".data is a DeviceBuffer");
   }
   for (const TensorArg* t : all) {
-    if (t->on_device() && t->device->device != job.device) {
+    if (!t->absent && t->on_device() && t->device->device != job.device) {
       fail(ErrorCode::kArg, t->name + ".data is a DeviceBuffer on device " + str(t->device->device) +
                                 ", but the request runs on device " + str(job.device));
     }
@@ -171,7 +173,42 @@ void fill_params(AttentionJob& job, float scale, int window_left, int window_rig
   set_contiguous_strides(p);
 }
 
-AttentionJob parse_attention(Napi::Value request, bool backward, KeepAlive& keep) {
+// An output the request may leave out: read it when present, else mark it absent with the shape
+// and dtype it must have (the execution layer allocates it).
+TensorArg read_output(const Napi::Object& req, const char* name, int rank, const char* legend,
+                      const std::vector<int64_t>& shape, DType dtype) {
+  if (field(req, name).IsUndefined()) {
+    TensorArg t;
+    t.name = name;
+    t.rank = rank;
+    t.dtype = dtype;
+    size_t n = 1;
+    for (int i = 0; i < rank; ++i) {
+      t.shape[i] = shape[static_cast<size_t>(i)];
+      n *= static_cast<size_t>(t.shape[i]);
+    }
+    t.bytes = n * static_cast<size_t>(dtype_size(dtype));
+    t.absent = true;
+    t.kind = "(allocated)";
+    return t;
+  }
+  return read_tensor(req, name, rank, legend);
+}
+
+std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
+  const Napi::Value v = field(req, "stream");
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  Stream* s = Stream::FromValue(v);
+  if (s == nullptr) fail(ErrorCode::kArg, "stream must be a Stream (new Stream(deviceIndex)), but got " + describe(v));
+  std::shared_ptr<StreamCore> core = s->Acquire("stream");
+  if (core->device != device) {
+    fail(ErrorCode::kArg, "stream belongs to device " + str(core->device) + ", but the request runs on device " +
+                              str(device));
+  }
+  return core;
+}
+
+AttentionJob parse_attention(Napi::Value request, bool backward) {
   const Napi::Object req = as_object(request, "the request");
   AttentionJob job;
   job.backward = backward;
@@ -189,17 +226,25 @@ AttentionJob parse_attention(Napi::Value request, bool backward, KeepAlive& keep
     job.naive = read_bool(field(req, "naive"), "naive");
   }
 
-  if (backward) job.dout = read_tensor(req, "dout", 4, kQLegend, keep);
-  job.q = read_tensor(req, "q", 4, kQLegend, keep);
-  job.k = read_tensor(req, "k", 4, kKLegend, keep);
-  job.v = read_tensor(req, "v", 4, kKLegend, keep);
-  job.out = read_tensor(req, "out", 4, kQLegend, keep);
-  job.lse = read_tensor(req, "lse", 3, kLseLegend, keep);
+  const Napi::Value poison = field(req, "poison");
+  job.poison = poison.IsUndefined() ? false : read_bool(poison, "poison");
+
+  if (backward) job.dout = read_tensor(req, "dout", 4, kQLegend);
+  job.q = read_tensor(req, "q", 4, kQLegend);
+  job.k = read_tensor(req, "k", 4, kKLegend);
+  job.v = read_tensor(req, "v", 4, kKLegend);
+  const std::vector<int64_t> qs(job.q.shape, job.q.shape + 4), ks(job.k.shape, job.k.shape + 4);
   if (backward) {
-    job.dq = read_tensor(req, "dq", 4, kQLegend, keep);
-    job.dk = read_tensor(req, "dk", 4, kKLegend, keep);
-    job.dv = read_tensor(req, "dv", 4, kKLegend, keep);
+    job.out = read_tensor(req, "out", 4, kQLegend);
+    job.lse = read_tensor(req, "lse", 3, kLseLegend);
+    job.dq = read_output(req, "dq", 4, kQLegend, qs, job.q.dtype);
+    job.dk = read_output(req, "dk", 4, kKLegend, ks, job.q.dtype);
+    job.dv = read_output(req, "dv", 4, kKLegend, ks, job.q.dtype);
+  } else {
+    job.out = read_output(req, "out", 4, kQLegend, qs, output_dtype(job.q.dtype));
+    job.lse = read_output(req, "lse", 3, kLseLegend, {qs[0], qs[2], qs[1]}, DType::kFloat32);
   }
+  job.stream = read_stream(req, job.device);
 
   check_placement(job);
   check_tensors(job);
@@ -235,9 +280,9 @@ std::vector<TensorArg*> AttentionJob::outputs() {
   return {&out, &lse};
 }
 
-AttentionJob parse_forward(Napi::Value request, KeepAlive& keep) { return parse_attention(request, false, keep); }
+AttentionJob parse_forward(Napi::Value request) { return parse_attention(request, false); }
 
-AttentionJob parse_backward(Napi::Value request, KeepAlive& keep) { return parse_attention(request, true, keep); }
+AttentionJob parse_backward(Napi::Value request) { return parse_attention(request, true); }
 
 SelectQuery parse_select(Napi::Value request) {
   const Napi::Object req = as_object(request, "the request");
@@ -257,7 +302,11 @@ SelectQuery parse_select(Napi::Value request) {
   if (p.h % p.h_k != 0) {
     fail(ErrorCode::kShape, "headsQ = " + str(p.h) + " must be a multiple of headsKV = " + str(p.h_k));
   }
-  p.scale = 1.0f / std::sqrt(static_cast<float>(p.d));
+  p.scale = field(req, "scale").IsUndefined() ? 1.0f / std::sqrt(static_cast<float>(p.d)) : read_scale(req);
+  const Napi::Value batch = field(req, "batch");
+  p.b = batch.IsUndefined() ? 1 : read_dim(req, "batch");
+  const Napi::Value det = field(req, "deterministic");
+  p.deterministic = det.IsUndefined() ? false : read_bool(det, "deterministic");
   set_contiguous_strides(p);
   return s;
 }

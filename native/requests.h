@@ -15,7 +15,11 @@
 #include "params.h"
 #include "tensor_args.h"
 
+#include <memory>
+
 namespace flashattn::native {
+
+struct StreamCore;
 
 enum class Backend { kCpu, kCuda };
 
@@ -29,6 +33,8 @@ struct AttentionJob {
   int device = 0;
   int threads = 0;        // CPU threads; 0 = the CPU backend's default
   bool on_device = false; // every tensor is a DeviceBuffer (backend 'cuda' only)
+  bool poison = false;    // fill the outputs with NaN bits before the backend runs (tests)
+  std::shared_ptr<StreamCore> stream;  // the request's Stream, or null for the default pool
   AttnParams params;
 
   // Forward reads q, k, v and writes out, lse. Backward reads dout, q, k, v, out, lse and writes
@@ -43,8 +49,10 @@ struct AttentionJob {
 // "<path> must be a multiple of 8 and at most 256, but got <d>".
 std::string head_dim_problem(int64_t d, const std::string& path);
 
-AttentionJob parse_forward(Napi::Value request, KeepAlive& keep);
-AttentionJob parse_backward(Napi::Value request, KeepAlive& keep);
+// Outputs (out, lse; dq, dk, dv) may be left out of the request: they are then marked absent,
+// with the shape and dtype they must have, and the execution layer allocates them.
+AttentionJob parse_forward(Napi::Value request);
+AttentionJob parse_backward(Napi::Value request);
 
 // NativeSelectRequest: which kernel would run (b = 1; pointers null).
 struct SelectQuery {
@@ -52,6 +60,7 @@ struct SelectQuery {
   int device = 0;
   AttnParams params;
 };
+// scale, batch and deterministic are optional (default 1/sqrt(headDim), a capability query, false).
 SelectQuery parse_select(Napi::Value request);
 
 // NativeBenchRequest: shapes only; the kernels run on random device data.

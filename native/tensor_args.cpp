@@ -55,8 +55,7 @@ HostView host_view(const Napi::TypedArray& array) {
   return v;
 }
 
-TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend,
-                      KeepAlive& keep) {
+TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend) {
   TensorArg t;
   t.name = name;
   t.rank = rank;
@@ -93,7 +92,6 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
                                   ".shape " + shape_text(t) + " of " + dtype_name(t.dtype) + " needs " +
                                   std::to_string(t.bytes) + " bytes");
     }
-    keep.push_back(Napi::Persistent(data.As<Napi::Object>()));
     return t;
   }
 
@@ -110,7 +108,7 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
   }
   t.kind = want.name;
   t.host = view.data;
-  keep.push_back(Napi::Persistent(data.As<Napi::Object>()));
+  t.value = data;
   return t;
 }
 
@@ -121,6 +119,7 @@ void check_no_overlap(const std::vector<const TensorArg*>& outputs, const std::v
   };
   for (size_t i = 0; i < outputs.size(); ++i) {
     const TensorArg& out = *outputs[i];
+    if (out.absent) continue;
     for (const TensorArg* in : inputs) {
       if (overlaps(out, *in)) {
         fail(ErrorCode::kArg, out.name + ".data shares memory with input " + in->name +
@@ -128,6 +127,7 @@ void check_no_overlap(const std::vector<const TensorArg*>& outputs, const std::v
       }
     }
     for (size_t j = 0; j < i; ++j) {
+      if (outputs[j]->absent) continue;
       if (overlaps(out, *outputs[j])) {
         fail(ErrorCode::kArg, out.name + ".data shares memory with output " + outputs[j]->name +
                                   ".data; outputs must not overlap inputs or other outputs");

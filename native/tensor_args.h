@@ -1,8 +1,8 @@
 // tensor_args.h — one tensor argument ({data, shape, dtype}) read from a request and checked.
 //
-// A TensorArg is plain data (no napi values), so it travels to the worker thread. The JS objects
-// behind it (the typed array, or the DeviceBuffer) are kept alive by the references read_tensor()
-// adds to a KeepAlive, which the AsyncWorker owns until the op has finished.
+// A TensorArg is plain data read on the JS thread. Its host pointer is valid only during the
+// synchronous part of the call (the user may detach or resize the buffer afterwards): the
+// execution layer (native/exec/) copies host inputs into memory it owns before returning.
 #pragma once
 
 #include <napi.h>
@@ -30,6 +30,8 @@ struct TensorArg {
   void* host = nullptr;                       // a host typed array's first element
   std::shared_ptr<DeviceAllocation> device;   // or a DeviceBuffer's allocation
   std::string kind;                           // "Float32Array", ..., or "DeviceBuffer" (for messages)
+  napi_value value = nullptr;                 // the typed array (valid during the synchronous call only)
+  bool absent = false;                        // an output the caller did not provide: the addon allocates it
 
   bool on_device() const { return device != nullptr; }
   void* data() const { return device ? device->ptr : host; }
@@ -46,8 +48,9 @@ DType read_dtype(Napi::Value value, const std::string& path);
 //            Uint8Array for fp8) with exactly product(shape) elements, or a live DeviceBuffer of
 //            at least that many bytes                                      (E_DTYPE / E_SHAPE / E_DISPOSED)
 // `shape_legend` names the dims for messages, e.g. "[batch, seqlenQ, headsQ, headDim]".
-TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend,
-                      KeepAlive& keep);
+// Nothing is retained: host data is copied by the caller before the call returns, and a
+// DeviceBuffer's memory is held by the shared_ptr in TensorArg::device.
+TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend);
 
 // "[2, 128, 8, 64]"
 std::string shape_text(const TensorArg& t);

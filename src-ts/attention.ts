@@ -1,10 +1,21 @@
 // attention.ts — flashAttention() and flashAttentionBackward(): validate, pick the backend,
 // allocate the outputs, and hand one request to the addon, which fills them in.
-import type { NativeCommon, NativeSelection, NativeTensorArg } from './binding';
+import type {
+  NativeBackwardRequest,
+  NativeCommon,
+  NativeDType,
+  NativeDeviceBuffer,
+  NativeForwardRequest,
+  NativeOutput,
+  NativeSelection,
+  NativeStream,
+  NativeTensorArg,
+} from './binding';
 import { DeviceTensor } from './device-tensor';
-import { type DType, type HostArray, allocHost, nativeArray } from './dtype';
-import { FlashAttentionError, rewrap } from './errors';
+import { type DType, allocHost, nativeArray } from './dtype';
+import { FlashAttentionError, describeValue, rewrap } from './errors';
 import { cachedProbe, native, noGpuReason } from './probe';
+import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
 import {
   type AnyTensor,
@@ -14,6 +25,30 @@ import {
   normalizeBackward,
   normalizeForward,
 } from './validate';
+
+/** Options of flashAttention() that the execution core reads (with AttentionOptions). */
+export interface ExecutionOptions {
+  /** Calls on one Stream run in issue order; calls on different Streams may overlap. */
+  stream?: Stream;
+}
+
+/** flashAttention()'s options: AttentionOptions, a Stream, and outputs to write in place. */
+export interface ForwardCallOptions extends AttentionOptions, ExecutionOptions {
+  /** Written in place: [batch, seqlenQ, headsQ, headDim], q's dtype (bf16 for fp8), q's kind and device. */
+  out?: AnyTensor;
+  /** Written in place: float32 [batch, headsQ, seqlenQ]. */
+  lse?: AnyTensor;
+}
+
+/** flashAttentionBackward()'s options: BackwardOptions, a Stream, and gradients to write in place. */
+export interface BackwardCallOptions extends BackwardOptions, ExecutionOptions {
+  dq?: AnyTensor;
+  dk?: AnyTensor;
+  dv?: AnyTensor;
+}
+
+const FORWARD_OUTPUTS = ['out', 'lse'] as const;
+const BACKWARD_OUTPUTS = ['dq', 'dk', 'dv'] as const;
 
 /** Result of flashAttention(): `out` like q (bf16 for float8_e4m3 input); `lse` float32 [batch, headsQ, seqlenQ]. */
 export interface AttentionResult<T extends AnyTensor = AnyTensor> {
@@ -41,7 +76,7 @@ export interface Plan {
 
 const CPU_SELECTION: NativeSelection = { path: 'cpu', kernelHeadDim: 0, reason: '' };
 
-/** Asks the addon which CUDA kernel would run the request. @internal */
+/** Asks the addon's plan which CUDA kernel would run the request. @internal */
 export function selectKernel(req: NormalizedRequest): NativeSelection {
   try {
     return native().select({
@@ -55,36 +90,18 @@ export function selectKernel(req: NormalizedRequest): NativeSelection {
       headsKV: req.dims.headsKV,
       windowLeft: req.windowLeft,
       windowRight: req.windowRight,
+      scale: req.scale,
+      batch: req.dims.batch,
+      deterministic: req.deterministic,
     });
   } catch (err) {
     throw rewrap(err, 'select');
   }
 }
 
-/** Why CUDA cannot run this request at all ('' when it might; select() has the last word). */
-function cudaProblem(req: NormalizedRequest, fn: string): string {
-  if (req.dtype === 'float32') {
-    return `${fn}: float32 runs on the CPU backend only; the CUDA kernels take float16 or bfloat16 ` +
-      "(convert with toFloat16()/toBfloat16(), or use device 'cpu'/'auto')";
-  }
-  if (req.dtype === 'float8_e4m3') {
-    const dev = cachedProbe().devices.find((d) => d.index === req.deviceIndex);
-    if (req.op === 'backward') return `${fn}: float8_e4m3 has no backward pass`;
-    if (!dev || dev.capability[0] !== 9) {
-      return `${fn}: float8_e4m3 needs a Hopper GPU (capability 9.0); device ${req.deviceIndex} is ` +
-        (dev ? `${dev.name} (capability ${dev.capability.join('.')})` : 'not present');
-    }
-  }
-  // select() is asked with the default scale (NativeSelectRequest carries none), so the kernels'
-  // positive-scale requirement is checked here.
-  if (!(req.scale > 0)) {
-    return `${fn}: the CUDA kernels need a positive softmaxScale (got ${req.scale}); use device 'cpu' for other scales`;
-  }
-  return '';
-}
-
-/** Picks the backend for a normalized request. Throws E_NO_DEVICE / E_UNSUPPORTED. @internal */
-export function plan(req: NormalizedRequest): Plan {
+/** Picks the backend for a normalized request. Throws E_NO_DEVICE / E_UNSUPPORTED. What a GPU can
+ * run is the addon's plan's call (cuda/plan/); this only chooses between it and the CPU. @internal */
+function makePlan(req: NormalizedRequest): Plan {
   const fn = req.op === 'forward' ? 'flashAttention' : 'flashAttentionBackward';
   const cpu = (why: string): Plan => {
     if (req.dtype === 'float8_e4m3') {
@@ -110,11 +127,6 @@ export function plan(req: NormalizedRequest): Plan {
     }
     return cpu(`no usable GPU: ${gpuReason}`);
   }
-  const dtypeProblem = cudaProblem(req, fn);
-  if (dtypeProblem) {
-    if (explicit) throw new FlashAttentionError('E_UNSUPPORTED', dtypeProblem);
-    return cpu(dtypeProblem);
-  }
   const selection = selectKernel(req);
   if (selection.path === 'none') {
     const msg = `${fn}: no CUDA kernel for this request on device ${req.deviceIndex}: ${selection.reason}`;
@@ -129,24 +141,31 @@ export function plan(req: NormalizedRequest): Plan {
   };
 }
 
-function common(req: NormalizedRequest, p: Plan): NativeCommon {
-  return {
-    backend: p.backend,
-    device: p.device,
-    scale: req.scale,
-    windowLeft: req.windowLeft,
-    windowRight: req.windowRight,
-    threads: req.threads,
-  };
+// Plans per request shape: a call pays for planning once per shape, not once per call.
+const planCache = new Map<string, Plan>();
+const PLAN_CACHE_LIMIT = 4096;
+
+/** makePlan(), cached per shape key. @internal */
+export function plan(req: NormalizedRequest): Plan {
+  const d = req.dims;
+  const key = `${req.op}|${req.kind}|${req.device}|${req.deviceIndex}|${req.dtype}|${d.batch}|${d.seqlenQ}|${d.seqlenK}|` +
+    `${d.headsQ}|${d.headsKV}|${d.headDim}|${req.scale}|${req.windowLeft}|${req.windowRight}|${req.deterministic}`;
+  let p = planCache.get(key);
+  if (p === undefined) {
+    p = makePlan(req);
+    if (planCache.size >= PLAN_CACHE_LIMIT) planCache.clear();
+    planCache.set(key, p);
+  }
+  return p;
 }
 
 /** One tensor as the addon takes it. DeviceTensors must have been acquired. */
 function arg(t: AnyTensor): NativeTensorArg {
   if (t instanceof DeviceTensor) {
     // acquire() was called by the caller; this only reads the buffer.
-    return { data: t.acquire('flashattn'), shape: [...t.shape], dtype: t.dtype };
+    return { data: t.acquire('flashattn'), shape: t.shape as number[], dtype: t.dtype as NativeDType };
   }
-  return { data: nativeArray(t.data), shape: [...t.shape], dtype: t.dtype };
+  return { data: nativeArray(t.data), shape: t.shape as number[], dtype: t.dtype as NativeDType };
 }
 
 /**
@@ -156,55 +175,109 @@ function arg(t: AnyTensor): NativeTensorArg {
  */
 export const testHooks = { poisonOutputs: false };
 
-function nanArray(dtype: DType, size: number): HostArray {
-  const a = allocHost(dtype, size);
-  // 0xffff is a NaN in float16 and bfloat16; 0x7f in float8_e4m3.
-  if (a instanceof Float32Array) a.fill(NaN);
-  else if (a instanceof Uint16Array) a.fill(0xffff);
-  else a.fill(0x7f);
-  return a;
+/** The options the execution core reads itself (the rest go to validate.ts). */
+interface CoreOptions {
+  stream?: Stream;
+  outputs: Record<string, AnyTensor | undefined>;
+  rest: unknown;
 }
 
-/** Allocates an output like the inputs: host array, or DeviceTensor on `device`. */
-function output(kind: 'host' | 'device', shape: number[], dtype: DType, device: number): AnyTensor {
-  if (kind === 'device') return DeviceTensor.empty(shape, dtype, device);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tensor(testHooks.poisonOutputs ? nanArray(dtype, size) : allocHost(dtype, size), shape, dtype);
+function own(o: object, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(o, key);
 }
 
-/** Fills device outputs with NaN when testHooks.poisonOutputs is set. */
-async function poisonDevice(outputs: AnyTensor[]): Promise<void> {
-  if (!testHooks.poisonOutputs) return;
-  for (const t of outputs) {
-    if (t instanceof DeviceTensor && t.size > 0) {
-      await t.use('poison', (buf) => buf.upload(nanArray(t.dtype, t.size)));
-    }
+/** Splits `stream` and the caller-provided output options off the user's options (own
+ * properties only), and checks their types. */
+function coreOptions(fn: string, options: unknown, outputNames: readonly string[]): CoreOptions {
+  // Own properties only, here too: a null-prototype map, and `stream` set explicitly, so nothing
+  // on Object.prototype is ever read as an option.
+  const result: CoreOptions = { stream: undefined, outputs: Object.create(null) as CoreOptions['outputs'], rest: options };
+  if (typeof options !== 'object' || options === null) return result;
+  const keys = ['stream', ...outputNames];
+  if (!keys.some((k) => own(options, k))) return result;
+  const rest: Record<string, unknown> = {};
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) rest[key] = (options as Record<string, unknown>)[key];
   }
+  result.rest = rest;
+  const o = options as Record<string, unknown>;
+  if (own(o, 'stream') && o.stream !== undefined) {
+    if (!(o.stream instanceof Stream)) {
+      throw new FlashAttentionError('E_ARG', `${fn}: stream must be a Stream (new Stream(deviceIndex)); got ${describeValue(o.stream)}`);
+    }
+    result.stream = o.stream;
+  }
+  for (const name of outputNames) {
+    if (!own(o, name) || o[name] === undefined) continue;
+    const t = o[name];
+    const isHost = typeof t === 'object' && t !== null && own(t, 'data') && own(t, 'shape') && own(t, 'dtype');
+    if (!(t instanceof DeviceTensor) && !isHost) {
+      throw new FlashAttentionError(
+        'E_ARG',
+        `${fn}: ${name} must be a tensor (tensor(data, shape, dtype)) or a DeviceTensor to write the result into; got ${describeValue(t)}`,
+      );
+    }
+    result.outputs[name] = t as AnyTensor;
+  }
+  return result;
 }
 
-/** Runs `body` with every DeviceTensor in `tensors` kept alive; disposes `outputs` on failure. */
-async function withTensors<T>(
-  fn: string,
-  inputs: AnyTensor[],
-  outputs: AnyTensor[],
-  body: (args: NativeTensorArg[]) => Promise<void>,
-  result: T,
-): Promise<T> {
-  const all = [...inputs, ...outputs];
+/** The native stream for a call, checked against the plan's device. */
+function streamFor(fn: string, stream: Stream | undefined, p: Plan): NativeStream | undefined {
+  if (stream === undefined) return undefined;
+  const handle = stream.handle(fn);
+  if (p.backend === 'cuda' && stream.device !== p.device) {
+    throw new FlashAttentionError('E_ARG', `${fn}: the stream is on device ${stream.device}, but the call runs on device ${p.device}`);
+  }
+  return handle;
+}
+
+/** A host output for a host call the caller gave none for: allocated here, in the caller's realm
+ * (the addon copies the result into it when the call settles). Device outputs are the addon's to
+ * allocate, stream-ordered. */
+function hostOutput(req: NormalizedRequest, given: AnyTensor | undefined, shape: number[], dtype: DType): AnyTensor | undefined {
+  if (given !== undefined || req.kind !== 'host') return given;
+  return tensor(allocHost(dtype, shape.reduce((a, b) => a * b, 1)), shape, dtype);
+}
+
+/** The result tensor for one output: the caller's (or hostOutput's), or a new DeviceTensor around
+ * what the addon allocated. */
+function wrapOutput(fn: string, given: AnyTensor | undefined, got: NativeOutput, shape: number[], dtype: DType): AnyTensor {
+  if (given !== undefined) return given;
+  if (got === undefined || ArrayBuffer.isView(got)) {
+    throw new FlashAttentionError('E_INTERNAL', `${fn}: the addon returned no device output (this is a bug in flashattn)`);
+  }
+  return DeviceTensor.fromBuffer(got as NativeDeviceBuffer, shape, dtype);
+}
+
+/** What every native request carries. */
+function common(req: NormalizedRequest, p: Plan, stream: NativeStream | undefined): NativeCommon {
+  const c: NativeCommon = {
+    backend: p.backend,
+    device: p.device,
+    scale: req.scale,
+    windowLeft: req.windowLeft,
+    windowRight: req.windowRight,
+    threads: req.threads,
+    poison: testHooks.poisonOutputs,
+  };
+  if (stream) c.stream = stream;
+  return c;
+}
+
+/** Runs one native call with every DeviceTensor in `tensors` kept alive until it settles. */
+async function run<R>(fn: string, tensors: AnyTensor[], call: (args: NativeTensorArg[]) => Promise<R>): Promise<R> {
   const acquired: DeviceTensor[] = [];
   try {
     // Acquire before the first await: a caller may dispose() its inputs right after starting the
     // call, and the tensors must then stay alive until the call ends.
     const args: NativeTensorArg[] = [];
-    for (const t of all) {
+    for (const t of tensors) {
       args.push(arg(t));
       if (t instanceof DeviceTensor) acquired.push(t);
     }
-    await poisonDevice(outputs);
-    await body(args);
-    return result;
+    return await call(args);
   } catch (e) {
-    for (const t of outputs) if (t instanceof DeviceTensor) t.dispose();
     throw rewrap(e, fn);
   } finally {
     for (const t of acquired) t.release();
@@ -220,48 +293,53 @@ export async function flashAttention(
   q: DeviceTensor,
   k: DeviceTensor,
   v: DeviceTensor,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult<DeviceTensor>>;
 export async function flashAttention(
   q: HostTensor,
   k: HostTensor,
   v: HostTensor,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult<HostTensor>>;
 export async function flashAttention(
   q: AnyTensor,
   k: AnyTensor,
   v: AnyTensor,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult>;
 export async function flashAttention(
   q: AnyTensor,
   k: AnyTensor,
   v: AnyTensor,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult> {
   const fn = 'flashAttention';
-  const req = normalizeForward(q, k, v, options);
+  const core = coreOptions(fn, options, FORWARD_OUTPUTS);
+  const req = normalizeForward(q, k, v, core.rest);
   const p = plan(req);
+  const stream = streamFor(fn, core.stream, p);
   const { batch, seqlenQ, headsQ, headDim } = req.dims;
   const outDtype: DType = req.dtype === 'float8_e4m3' ? 'bfloat16' : req.dtype;
-  const out = output(req.kind, [batch, seqlenQ, headsQ, headDim], outDtype, p.device);
+  const givenOut = hostOutput(req, core.outputs.out, [batch, seqlenQ, headsQ, headDim], outDtype);
+  const givenLse = hostOutput(req, core.outputs.lse, [batch, headsQ, seqlenQ], 'float32');
+  const tensors = [q, k, v];
+  if (givenOut) tensors.push(givenOut);
+  if (givenLse) tensors.push(givenLse);
+  const res = await run(fn, tensors, ([aq, ak, av, ...rest]) => {
+    const request: NativeForwardRequest = { ...common(req, p, stream), q: aq, k: ak, v: av, naive: false };
+    if (givenOut) request.out = rest.shift();
+    if (givenLse) request.lse = rest.shift();
+    return native().forward(request);
+  });
+  const out = wrapOutput(fn, givenOut, res.out, [batch, seqlenQ, headsQ, headDim], outDtype);
   let lse: AnyTensor;
   try {
-    lse = output(req.kind, [batch, headsQ, seqlenQ], 'float32', p.device);
+    lse = wrapOutput(fn, givenLse, res.lse, [batch, headsQ, seqlenQ], 'float32');
   } catch (e) {
-    if (out instanceof DeviceTensor) out.dispose();
+    if (out !== givenOut && out instanceof DeviceTensor) out.dispose();
     throw e;
   }
-  return withTensors(
-    fn,
-    [q, k, v],
-    [out, lse],
-    async ([aq, ak, av, aout, alse]) => {
-      await native().forward({ ...common(req, p), q: aq, k: ak, v: av, out: aout, lse: alse, naive: false });
-    },
-    { out, lse },
-  );
+  return { out, lse };
 }
 
 /**
@@ -275,7 +353,7 @@ export async function flashAttentionBackward(
   v: DeviceTensor,
   out: DeviceTensor,
   lse: DeviceTensor,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients<DeviceTensor>>;
 export async function flashAttentionBackward(
   dout: HostTensor,
@@ -284,7 +362,7 @@ export async function flashAttentionBackward(
   v: HostTensor,
   out: HostTensor,
   lse: HostTensor,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients<HostTensor>>;
 export async function flashAttentionBackward(
   dout: AnyTensor,
@@ -293,7 +371,7 @@ export async function flashAttentionBackward(
   v: AnyTensor,
   out: AnyTensor,
   lse: AnyTensor,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients>;
 export async function flashAttentionBackward(
   dout: AnyTensor,
@@ -302,42 +380,47 @@ export async function flashAttentionBackward(
   v: AnyTensor,
   out: AnyTensor,
   lse: AnyTensor,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients> {
   const fn = 'flashAttentionBackward';
-  const req = normalizeBackward(dout, q, k, v, out, lse, options);
+  const core = coreOptions(fn, options, BACKWARD_OUTPUTS);
+  const req = normalizeBackward(dout, q, k, v, out, lse, core.rest);
   const p = plan(req);
+  const stream = streamFor(fn, core.stream, p);
+  const given = [
+    hostOutput(req, core.outputs.dq, [...q.shape], req.dtype),
+    hostOutput(req, core.outputs.dk, [...k.shape], req.dtype),
+    hostOutput(req, core.outputs.dv, [...v.shape], req.dtype),
+  ];
+  const tensors = [dout, q, k, v, out, lse];
+  for (const g of given) if (g) tensors.push(g);
+  const res = await run(fn, tensors, ([adout, aq, ak, av, aout, alse, ...rest]) => {
+    const request: NativeBackwardRequest = {
+      ...common(req, p, stream),
+      dout: adout,
+      q: aq,
+      k: ak,
+      v: av,
+      out: aout,
+      lse: alse,
+      deterministic: req.deterministic,
+    };
+    if (given[0]) request.dq = rest.shift();
+    if (given[1]) request.dk = rest.shift();
+    if (given[2]) request.dv = rest.shift();
+    return native().backward(request);
+  });
   const made: AnyTensor[] = [];
   try {
-    made.push(output(req.kind, [...q.shape], req.dtype, p.device));
-    made.push(output(req.kind, [...k.shape], req.dtype, p.device));
-    made.push(output(req.kind, [...v.shape], req.dtype, p.device));
+    made.push(wrapOutput(fn, given[0], res.dq, [...q.shape], req.dtype));
+    made.push(wrapOutput(fn, given[1], res.dk, [...k.shape], req.dtype));
+    made.push(wrapOutput(fn, given[2], res.dv, [...v.shape], req.dtype));
   } catch (e) {
-    for (const t of made) if (t instanceof DeviceTensor) t.dispose();
+    for (const t of made) if (t instanceof DeviceTensor && !given.includes(t)) t.dispose();
     throw e;
   }
   const [dq, dk, dv] = made;
-  return withTensors(
-    fn,
-    [dout, q, k, v, out, lse],
-    [dq, dk, dv],
-    async ([adout, aq, ak, av, aout, alse, adq, adk, adv]) => {
-      await native().backward({
-        ...common(req, p),
-        dout: adout,
-        q: aq,
-        k: ak,
-        v: av,
-        out: aout,
-        lse: alse,
-        dq: adq,
-        dk: adk,
-        dv: adv,
-        deterministic: req.deterministic,
-      });
-    },
-    { dq, dk, dv },
-  );
+  return { dq, dk, dv };
 }
 
 /** The backend a call with these arguments would use, without running it. @internal */

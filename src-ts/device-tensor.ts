@@ -66,6 +66,11 @@ export class DeviceTensor {
     return new DeviceTensor(buffer, shape, dtype);
   }
 
+  /** Wraps a buffer the addon allocated for an output (it is owned by the new tensor). @internal */
+  static fromBuffer(buffer: NativeDeviceBuffer, shape: readonly number[], dtype: DType): DeviceTensor {
+    return new DeviceTensor(buffer, shape, dtype);
+  }
+
   /** Copies a host tensor to device `deviceIndex` (default 0). */
   static async from(host: HostTensor, options: { deviceIndex?: number } = {}): Promise<DeviceTensor> {
     if (typeof host !== 'object' || host === null || !('data' in host)) {

@@ -1,7 +1,14 @@
 // index.ts — the public API of flashattn.
 export { flashAttention, flashAttentionBackward } from './attention';
-export type { AttentionGradients, AttentionResult } from './attention';
+export type {
+  AttentionGradients,
+  AttentionResult,
+  BackwardCallOptions,
+  ExecutionOptions,
+  ForwardCallOptions,
+} from './attention';
 export { DeviceTensor } from './device-tensor';
+export { Stream } from './stream';
 export {
   bfloat16Bits,
   bfloat16Value,

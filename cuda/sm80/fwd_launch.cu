@@ -7,6 +7,21 @@
 
 namespace flashattn::sm80 {
 
+// The plan reads the forward's shared memory from a plain table; it must equal the tiles'.
+#define FLASHATTN_PIN_FWD_SMEM(D)                                                                               \
+  static_assert(plan::sm80::fwd_smem_bytes(D, plan::Sm80Tile::kFull) == FwdConfig<D>::Full::kSmemBytes, "plan table"); \
+  static_assert(plan::sm80::fwd_smem_bytes(D, plan::Sm80Tile::kMasked) == FwdConfig<D>::Masked::kSmemBytes,          \
+                "plan table");                                                                                     \
+  static_assert(plan::sm80::fwd_smem_bytes(D, plan::Sm80Tile::kCompact) == FwdConfig<D>::Compact::kSmemBytes,        \
+                "plan table");
+FLASHATTN_PIN_FWD_SMEM(32)
+FLASHATTN_PIN_FWD_SMEM(64)
+FLASHATTN_PIN_FWD_SMEM(96)
+FLASHATTN_PIN_FWD_SMEM(128)
+FLASHATTN_PIN_FWD_SMEM(192)
+FLASHATTN_PIN_FWD_SMEM(256)
+#undef FLASHATTN_PIN_FWD_SMEM
+
 // The least shared memory a forward at this head dim runs with: its Compact tile (launch_fwd
 // takes a larger tile where the device offers enough).
 size_t fwd_smem_bytes(int kernel_hd) {
@@ -40,6 +55,16 @@ void run_fwd_typed(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_
 }  // namespace
 
 void run_fwd(const AttnParams& p, int kernel_hd, cudaStream_t stream) { run_fwd_tier(p, kernel_hd, FwdTier::kAuto, stream); }
+
+void run_fwd_planned(const AttnParams& p, int kernel_hd, plan::Sm80Tile tile, cudaStream_t stream) {
+  switch (tile) {
+    case plan::Sm80Tile::kFull: return run_fwd_tier(p, kernel_hd, FwdTier::kFull, stream);
+    case plan::Sm80Tile::kMasked: return run_fwd_tier(p, kernel_hd, FwdTier::kMasked, stream);
+    case plan::Sm80Tile::kCompact: return run_fwd_tier(p, kernel_hd, FwdTier::kCompact, stream);
+    case plan::Sm80Tile::kNone: break;
+  }
+  cuda::fwd_fail("sm80 forward: the plan chose no tile");
+}
 
 void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t stream) {
   if (p.d <= 0 || p.d % 8 != 0 || p.d > kernel_hd) {
