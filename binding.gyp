@@ -5,6 +5,7 @@
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('native').filter(f => f.endsWith('.cpp')).map(f => 'native/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f => f.endsWith('.cpp')).map(f => 'native/cpu/' + f).join(' ')\")",
+        "<!@(node -p \"require('fs').readdirSync('native/request').filter(f => f.endsWith('.cpp')).map(f => 'native/request/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/exec').filter(f => f.endsWith('.cpp')).map(f => 'native/exec/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('cuda/plan').filter(f => f.endsWith('.cpp')).map(f => 'cuda/plan/' + f).join(' ')\")"
       ],

@@ -6,7 +6,7 @@
 #include "errors.h"
 #include "exec/env_state.h"
 #include "fields.h"
-#include "tensor_args.h"
+#include "request/tensor.h"
 #include "workers.h"
 
 #if FLASHATTN_WITH_CUDA

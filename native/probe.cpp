@@ -9,7 +9,7 @@
 #include "errors.h"
 #include "fields.h"
 #include "plan/plan.h"
-#include "requests.h"
+#include "request/request.h"
 
 #if FLASHATTN_WITH_CUDA
 #include "api.h"

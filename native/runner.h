@@ -7,7 +7,7 @@
 // CUDA work is enqueued on a leased stream and waited for (stream_synchronize) before returning.
 #pragma once
 
-#include "requests.h"
+#include "request/request.h"
 
 namespace flashattn::native {
 

@@ -3,7 +3,7 @@
 
 #include <utility>
 
-#include "requests.h"
+#include "request/request.h"
 #include "runner.h"
 
 namespace flashattn::native {

@@ -23,7 +23,7 @@
 #include "exec/host_memory.h"
 #include "exec/stream.h"
 #include "fields.h"
-#include "requests.h"
+#include "request/request.h"
 #include "workers.h"
 
 #if FLASHATTN_WITH_CUDA

@@ -1,5 +1,5 @@
-// tensor_args.cpp — reading and checking one tensor argument.
-#include "tensor_args.h"
+// tensor.cpp — reading and checking one tensor argument.
+#include "request/tensor.h"
 
 #include <climits>
 #include <cstdint>

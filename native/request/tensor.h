@@ -1,4 +1,4 @@
-// tensor_args.h — one tensor argument ({data, shape, dtype}) read from a request and checked.
+// tensor.h — one tensor argument ({data, shape, dtype}) read from a request and checked.
 //
 // A TensorArg is plain data read on the JS thread. Its host pointer is valid only during the
 // synchronous part of the call (the user may detach or resize the buffer afterwards): the

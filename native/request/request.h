@@ -1,4 +1,4 @@
-// requests.h — the requests of binding.ts (NativeForwardRequest, NativeBackwardRequest,
+// request.h — the requests of binding.ts (NativeForwardRequest, NativeBackwardRequest,
 // NativeSelectRequest, NativeBenchRequest), read from JS and checked on the JS thread, as plain
 // structs the worker threads can use.
 //
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "params.h"
-#include "tensor_args.h"
+#include "request/tensor.h"
 
 #include <memory>
 

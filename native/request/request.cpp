@@ -1,5 +1,5 @@
-// requests.cpp — reading and checking the attention, select and bench requests.
-#include "requests.h"
+// request.cpp — reading and checking the attention, select and bench requests.
+#include "request/request.h"
 
 #include <cfloat>
 #include <climits>
