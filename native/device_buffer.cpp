@@ -183,9 +183,10 @@ Napi::Value DeviceBuffer::Copy(const Napi::CallbackInfo& info, bool to_device) {
     const bool ok_type =
         value.IsTypedArray() && (value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array ||
                                  value.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array ||
-                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array);
+                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array ||
+                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array);
     if (!ok_type) {
-      fail(ErrorCode::kDType, arg + " must be a Float32Array, Uint16Array or Uint8Array, but got " + describe(value));
+      fail(ErrorCode::kDType, arg + " must be a Float32Array, Uint16Array, Uint8Array or Int32Array, but got " + describe(value));
     }
     const HostView view = host_view(value.As<Napi::TypedArray>());
     if (view.byte_length > bytes_) {

@@ -26,10 +26,21 @@ import {
   normalizeForward,
 } from './validate';
 
+/** The order of a 4-D attention tensor's dims: 'bshd' [batch, seqlen, heads, headDim] (flash-attn's,
+ * the default) or 'bhsd' [batch, heads, seqlen, headDim] (PyTorch SDPA's). */
+export type Layout = 'bshd' | 'bhsd';
+
 /** Options of flashAttention() that the execution core reads (with AttentionOptions). */
 export interface ExecutionOptions {
   /** Calls on one Stream run in issue order; calls on different Streams may overlap. */
   stream?: Stream;
+  /**
+   * Dim order of q, k, v, out (and dout, dq, dk, dv). 'bhsd' is read through strides, with no
+   * copy of DeviceTensors; its outputs are DeviceTensor views in that order over memory laid out
+   * [batch, seqlen, heads, headDim] (host outputs are plain [batch, heads, seqlen, headDim] arrays).
+   * lse is [batch, headsQ, seqlenQ] either way.
+   */
+  layout?: Layout;
 }
 
 /** flashAttention()'s options: AttentionOptions, a Stream, and outputs to write in place. */
@@ -161,11 +172,11 @@ export function plan(req: NormalizedRequest): Plan {
 
 /** One tensor as the addon takes it. DeviceTensors must have been acquired. */
 function arg(t: AnyTensor): NativeTensorArg {
-  if (t instanceof DeviceTensor) {
-    // acquire() was called by the caller; this only reads the buffer.
-    return { data: t.acquire('flashattn'), shape: t.shape as number[], dtype: t.dtype as NativeDType };
-  }
-  return { data: nativeArray(t.data), shape: t.shape as number[], dtype: t.dtype as NativeDType };
+  if (t instanceof DeviceTensor) return t.nativeArg('flashattn'); // acquires it; run() releases
+  const a: NativeTensorArg = { data: nativeArray(t.data), shape: t.shape as number[], dtype: t.dtype as NativeDType };
+  const strides = (t as { strides?: number[] }).strides;
+  if (own(t, 'strides') && strides !== undefined) a.strides = strides;
+  return a;
 }
 
 /**
@@ -178,6 +189,7 @@ export const testHooks = { poisonOutputs: false };
 /** The options the execution core reads itself (the rest go to validate.ts). */
 interface CoreOptions {
   stream?: Stream;
+  layout: Layout;
   outputs: Record<string, AnyTensor | undefined>;
   rest: unknown;
 }
@@ -191,9 +203,14 @@ function own(o: object, key: string): boolean {
 function coreOptions(fn: string, options: unknown, outputNames: readonly string[]): CoreOptions {
   // Own properties only, here too: a null-prototype map, and `stream` set explicitly, so nothing
   // on Object.prototype is ever read as an option.
-  const result: CoreOptions = { stream: undefined, outputs: Object.create(null) as CoreOptions['outputs'], rest: options };
+  const result: CoreOptions = {
+    stream: undefined,
+    layout: 'bshd',
+    outputs: Object.create(null) as CoreOptions['outputs'],
+    rest: options,
+  };
   if (typeof options !== 'object' || options === null) return result;
-  const keys = ['stream', ...outputNames];
+  const keys = ['stream', 'layout', ...outputNames];
   if (!keys.some((k) => own(options, k))) return result;
   const rest: Record<string, unknown> = {};
   for (const key of Object.keys(options)) {
@@ -206,6 +223,16 @@ function coreOptions(fn: string, options: unknown, outputNames: readonly string[
       throw new FlashAttentionError('E_ARG', `${fn}: stream must be a Stream (new Stream(deviceIndex)); got ${describeValue(o.stream)}`);
     }
     result.stream = o.stream;
+  }
+  if (own(o, 'layout') && o.layout !== undefined) {
+    if (o.layout !== 'bshd' && o.layout !== 'bhsd') {
+      throw new FlashAttentionError(
+        'E_ARG',
+        `${fn}: layout must be 'bshd' ([batch, seqlen, heads, headDim], flash-attn's order) or 'bhsd' ` +
+          `([batch, heads, seqlen, headDim], PyTorch SDPA's); got ${describeValue(o.layout)}`,
+      );
+    }
+    result.layout = o.layout;
   }
   for (const name of outputNames) {
     if (!own(o, name) || o[name] === undefined) continue;
@@ -248,6 +275,101 @@ function wrapOutput(fn: string, given: AnyTensor | undefined, got: NativeOutput,
     throw new FlashAttentionError('E_INTERNAL', `${fn}: the addon returned no device output (this is a bug in flashattn)`);
   }
   return DeviceTensor.fromBuffer(got as NativeDeviceBuffer, shape, dtype);
+}
+
+/** A 4-D tensor seen in the kernels' [b, s, h, d] order: a host tensor with strides, or a
+ * DeviceTensor view. Views made here are released by `made`. */
+interface Permuted {
+  tensor: AnyTensor;
+  made?: DeviceTensor;
+}
+
+/** Sees a call's 4-D tensors in the kernels' [b, s, h, d] order: the identity for 'bshd'; for
+ * 'bhsd', strided views (no copy). Disposes the views it made for the call. */
+class LayoutViews {
+  #bhsd: boolean;
+  #made: DeviceTensor[] = [];
+
+  constructor(layout: Layout) {
+    this.#bhsd = layout === 'bhsd';
+  }
+
+  /** A user tensor as the kernels see it (anything that is not a live 4-D tensor passes through
+   * unchanged, for validation to name). */
+  in(t: AnyTensor): AnyTensor {
+    if (!this.#bhsd) return t;
+    const shape = shapeOf(t);
+    if (shape?.length !== 4 || (t instanceof DeviceTensor && t.disposed)) return t;
+    const p = toBshd(t);
+    if (p.made) this.#made.push(p.made);
+    return p.tensor;
+  }
+
+  /** The user's shape of a [b, s, h, d] output. */
+  userShape(bshd: number[]): number[] {
+    return this.#bhsd ? [bshd[0], bshd[2], bshd[1], bshd[3]] : bshd;
+  }
+
+  /** An output the addon allocated ([b, s, h, d] contiguous) in the user's order. */
+  out(t: AnyTensor): AnyTensor {
+    if (!this.#bhsd || !(t instanceof DeviceTensor)) return t;
+    const [b, sl, h, d] = t.shape;
+    const v = t.view(0, [b, h, sl, d], [sl * h * d, d, h * d, 1]);
+    t.dispose(); // the view keeps the memory
+    return v;
+  }
+
+  dispose(): void {
+    for (const t of this.#made) t.dispose();
+  }
+}
+
+/** The [b, h, s, d] tensor `t` as a [b, s, h, d] one (no copy). */
+function toBshd(t: AnyTensor): Permuted {
+  const [b, h, sl, d] = t.shape;
+  if (t instanceof DeviceTensor) {
+    const st = t.strides;
+    const v = t.view(0, [b, sl, h, d], [st[0], st[2], st[1], st[3]]);
+    return { tensor: v, made: v };
+  }
+  const strided = { data: t.data, shape: [b, sl, h, d], dtype: t.dtype, strides: [h * sl * d, d, sl * d, 1] };
+  return { tensor: strided as unknown as HostTensor };
+}
+
+/** Why shapes that failed in one layout would pass in the other: '' when they would not. */
+function otherLayoutHint(layout: Layout, shapes: (readonly number[] | undefined)[]): string {
+  const [q, k, v] = shapes;
+  if (!q || !k || !v || q.length !== 4 || k.length !== 4 || v.length !== 4) return '';
+  // The user's shapes read in the other layout, as the kernels' [b, s, h, d].
+  const swap = (x: readonly number[]) => (layout === 'bshd' ? [x[0], x[2], x[1], x[3]] : [...x]);
+  const [sq, sk, sv] = [swap(q), swap(k), swap(v)];
+  const ok =
+    sq[0] === sk[0] && sk.every((x, i) => x === sv[i]) && sq[3] === sk[3] && sk[2] > 0 && sq[2] % sk[2] === 0;
+  if (!ok) return '';
+  const other = layout === 'bshd' ? 'bhsd' : 'bshd';
+  const order = other === 'bhsd' ? '[batch, heads, seqlen, headDim] (PyTorch SDPA order)' : '[batch, seqlen, heads, headDim]';
+  return `. These shapes fit layout '${other}' ${order}: pass layout: '${other}'`;
+}
+
+/** Normalizes a request, adding a layout hint to a shape error that the other layout would fix. */
+function normalized<T>(layout: Layout, shapes: (readonly number[] | undefined)[], f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof FlashAttentionError && e.code === 'E_SHAPE') {
+      const hint = otherLayoutHint(layout, shapes);
+      if (hint) throw new FlashAttentionError('E_SHAPE', e.message + hint, { cause: e });
+    }
+    throw e;
+  }
+}
+
+function shapeOf(t: unknown): readonly number[] | undefined {
+  if (t instanceof DeviceTensor) return t.shape;
+  if (typeof t === 'object' && t !== null && own(t, 'shape') && Array.isArray((t as { shape: unknown }).shape)) {
+    return (t as { shape: number[] }).shape;
+  }
+  return undefined;
 }
 
 /** What every native request carries. */
@@ -315,31 +437,38 @@ export async function flashAttention(
 ): Promise<AttentionResult> {
   const fn = 'flashAttention';
   const core = coreOptions(fn, options, FORWARD_OUTPUTS);
-  const req = normalizeForward(q, k, v, core.rest);
-  const p = plan(req);
-  const stream = streamFor(fn, core.stream, p);
-  const { batch, seqlenQ, headsQ, headDim } = req.dims;
-  const outDtype: DType = req.dtype === 'float8_e4m3' ? 'bfloat16' : req.dtype;
-  const givenOut = hostOutput(req, core.outputs.out, [batch, seqlenQ, headsQ, headDim], outDtype);
-  const givenLse = hostOutput(req, core.outputs.lse, [batch, headsQ, seqlenQ], 'float32');
-  const tensors = [q, k, v];
-  if (givenOut) tensors.push(givenOut);
-  if (givenLse) tensors.push(givenLse);
-  const res = await run(fn, tensors, ([aq, ak, av, ...rest]) => {
-    const request: NativeForwardRequest = { ...common(req, p, stream), q: aq, k: ak, v: av, naive: false };
-    if (givenOut) request.out = rest.shift();
-    if (givenLse) request.lse = rest.shift();
-    return native().forward(request);
-  });
-  const out = wrapOutput(fn, givenOut, res.out, [batch, seqlenQ, headsQ, headDim], outDtype);
-  let lse: AnyTensor;
+  const lay = new LayoutViews(core.layout);
   try {
-    lse = wrapOutput(fn, givenLse, res.lse, [batch, headsQ, seqlenQ], 'float32');
-  } catch (e) {
-    if (out !== givenOut && out instanceof DeviceTensor) out.dispose();
-    throw e;
+    const [kq, kk, kv] = [lay.in(q), lay.in(k), lay.in(v)];
+    const req = normalized(core.layout, [q, k, v].map(shapeOf), () => normalizeForward(kq, kk, kv, core.rest));
+    const p = plan(req);
+    const stream = streamFor(fn, core.stream, p);
+    const { batch, seqlenQ, headsQ, headDim } = req.dims;
+    const outDtype: DType = req.dtype === 'float8_e4m3' ? 'bfloat16' : req.dtype;
+    const userOut = hostOutput(req, core.outputs.out, lay.userShape([batch, seqlenQ, headsQ, headDim]), outDtype);
+    const givenLse = hostOutput(req, core.outputs.lse, [batch, headsQ, seqlenQ], 'float32');
+    const givenOut = userOut && lay.in(userOut);
+    const tensors = [kq, kk, kv];
+    if (givenOut) tensors.push(givenOut);
+    if (givenLse) tensors.push(givenLse);
+    const res = await run(fn, tensors, ([aq, ak, av, ...rest]) => {
+      const request: NativeForwardRequest = { ...common(req, p, stream), q: aq, k: ak, v: av, naive: false };
+      if (givenOut) request.out = rest.shift();
+      if (givenLse) request.lse = rest.shift();
+      return native().forward(request);
+    });
+    const out = userOut ?? lay.out(wrapOutput(fn, undefined, res.out, [batch, seqlenQ, headsQ, headDim], outDtype));
+    let lse: AnyTensor;
+    try {
+      lse = wrapOutput(fn, givenLse, res.lse, [batch, headsQ, seqlenQ], 'float32');
+    } catch (e) {
+      if (out !== userOut && out instanceof DeviceTensor) out.dispose();
+      throw e;
+    }
+    return { out, lse };
+  } finally {
+    lay.dispose();
   }
-  return { out, lse };
 }
 
 /**
@@ -384,43 +513,55 @@ export async function flashAttentionBackward(
 ): Promise<AttentionGradients> {
   const fn = 'flashAttentionBackward';
   const core = coreOptions(fn, options, BACKWARD_OUTPUTS);
-  const req = normalizeBackward(dout, q, k, v, out, lse, core.rest);
-  const p = plan(req);
-  const stream = streamFor(fn, core.stream, p);
-  const given = [
-    hostOutput(req, core.outputs.dq, [...q.shape], req.dtype),
-    hostOutput(req, core.outputs.dk, [...k.shape], req.dtype),
-    hostOutput(req, core.outputs.dv, [...v.shape], req.dtype),
-  ];
-  const tensors = [dout, q, k, v, out, lse];
-  for (const g of given) if (g) tensors.push(g);
-  const res = await run(fn, tensors, ([adout, aq, ak, av, aout, alse, ...rest]) => {
-    const request: NativeBackwardRequest = {
-      ...common(req, p, stream),
-      dout: adout,
-      q: aq,
-      k: ak,
-      v: av,
-      out: aout,
-      lse: alse,
-      deterministic: req.deterministic,
-    };
-    if (given[0]) request.dq = rest.shift();
-    if (given[1]) request.dk = rest.shift();
-    if (given[2]) request.dv = rest.shift();
-    return native().backward(request);
-  });
-  const made: AnyTensor[] = [];
+  const lay = new LayoutViews(core.layout);
   try {
-    made.push(wrapOutput(fn, given[0], res.dq, [...q.shape], req.dtype));
-    made.push(wrapOutput(fn, given[1], res.dk, [...k.shape], req.dtype));
-    made.push(wrapOutput(fn, given[2], res.dv, [...v.shape], req.dtype));
-  } catch (e) {
-    for (const t of made) if (t instanceof DeviceTensor && !given.includes(t)) t.dispose();
-    throw e;
+    const ins = [lay.in(dout), lay.in(q), lay.in(k), lay.in(v), lay.in(out), lse];
+    const req = normalized(core.layout, [q, k, v].map(shapeOf), () =>
+      normalizeBackward(ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], core.rest),
+    );
+    const p = plan(req);
+    const stream = streamFor(fn, core.stream, p);
+    const { batch, seqlenQ, seqlenK, headsQ, headsKV, headDim } = req.dims;
+    const qShape = [batch, seqlenQ, headsQ, headDim];
+    const kShape = [batch, seqlenK, headsKV, headDim];
+    const user = [
+      hostOutput(req, core.outputs.dq, lay.userShape(qShape), req.dtype),
+      hostOutput(req, core.outputs.dk, lay.userShape(kShape), req.dtype),
+      hostOutput(req, core.outputs.dv, lay.userShape(kShape), req.dtype),
+    ];
+    const given = user.map((t) => t && lay.in(t));
+    const tensors = [...ins];
+    for (const g of given) if (g) tensors.push(g);
+    const res = await run(fn, tensors, ([adout, aq, ak, av, aout, alse, ...rest]) => {
+      const request: NativeBackwardRequest = {
+        ...common(req, p, stream),
+        dout: adout,
+        q: aq,
+        k: ak,
+        v: av,
+        out: aout,
+        lse: alse,
+        deterministic: req.deterministic,
+      };
+      if (given[0]) request.dq = rest.shift();
+      if (given[1]) request.dk = rest.shift();
+      if (given[2]) request.dv = rest.shift();
+      return native().backward(request);
+    });
+    const got = [res.dq, res.dk, res.dv];
+    const shapes = [qShape, kShape, kShape];
+    const made: AnyTensor[] = [];
+    try {
+      for (let i = 0; i < 3; i++) made.push(user[i] ?? lay.out(wrapOutput(fn, undefined, got[i], shapes[i], req.dtype)));
+    } catch (e) {
+      for (const t of made) if (t instanceof DeviceTensor && !user.includes(t)) t.dispose();
+      throw e;
+    }
+    const [dq, dk, dv] = made;
+    return { dq, dk, dv };
+  } finally {
+    lay.dispose();
   }
-  const [dq, dk, dv] = made;
-  return { dq, dk, dv };
 }
 
 /** The backend a call with these arguments would use, without running it. @internal */

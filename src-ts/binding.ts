@@ -7,11 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /** dtype names as they cross the boundary. */
-export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3';
+export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3' | 'int32';
 
 /** Host typed arrays the addon accepts: Float32Array for float32, Uint16Array of bits for
- * float16/bfloat16, Uint8Array of bits for float8_e4m3. */
-export type NativeHostArray = Float32Array | Uint16Array | Uint8Array;
+ * float16/bfloat16, Uint8Array of bits for float8_e4m3, Int32Array for int32. */
+export type NativeHostArray = Float32Array | Uint16Array | Uint8Array | Int32Array;
 
 /**
  * A device allocation owned by the addon (cudaMalloc on one device). Its size is reported to V8
@@ -52,6 +52,10 @@ export interface NativeTensorArg {
   data: NativeHostArray | NativeDeviceBuffer;
   shape: number[];
   dtype: NativeDType;
+  /** Element strides per dim (default contiguous); the last must be 1. */
+  strides?: number[];
+  /** Element offset into a DeviceBuffer (a view); host arrays use subarray() instead. */
+  offset?: number;
 }
 
 /** Options every attention request carries. @internal */

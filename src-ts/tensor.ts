@@ -36,8 +36,8 @@ export function checkShape(shape: unknown, field: string): asserts shape is read
 }
 
 /**
- * Makes a host tensor. The dtype is inferred from a Float32Array ('float32') or a Float16Array
- * ('float16'); a Uint16Array needs 'float16' or 'bfloat16' and a Uint8Array 'float8_e4m3'.
+ * Makes a host tensor. The dtype is inferred from a Float32Array ('float32'), an Int32Array
+ * ('int32') or a Float16Array ('float16'); a Uint16Array needs 'float16' or 'bfloat16' and a Uint8Array 'float8_e4m3'.
  * The data is not copied. Throws E_DTYPE / E_SHAPE.
  */
 export function tensor<D extends DType>(data: TensorData, shape: readonly number[], dtype?: D): HostTensor<D> {
@@ -46,7 +46,7 @@ export function tensor<D extends DType>(data: TensorData, shape: readonly number
   if (dt !== undefined && !isDType(dt)) {
     throw new FlashAttentionError(
       'E_DTYPE',
-      `tensor(): dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3'; got ${describeValue(dt)}`,
+      `tensor(): dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3', 'int32'; got ${describeValue(dt)}`,
     );
   }
   if (isFloat16Array(data)) {
@@ -58,6 +58,7 @@ export function tensor<D extends DType>(data: TensorData, shape: readonly number
   }
   if (dt === undefined) {
     if (array instanceof Float32Array) dt = 'float32';
+    else if (array instanceof Int32Array) dt = 'int32';
     else if (array instanceof Uint16Array) {
       throw new FlashAttentionError(
         'E_DTYPE',

@@ -48,6 +48,7 @@ Plan plan_sm80(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
     case DType::kBFloat16: break;
     case DType::kFloat32: return none("the CUDA kernels take float16 or bfloat16; float32 runs on the CPU backend");
     case DType::kFloat8E4M3: return none("the sm80 kernels do not take float8_e4m3 (the sm90 forward does)");
+    case DType::kInt32: return none("int32 is not an attention dtype");
   }
   const int khd = sm80::kernel_head_dim(p.d);
   if (khd == 0) {
@@ -175,6 +176,7 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
     case DType::kFloat16:
     case DType::kBFloat16:
     case DType::kFloat8E4M3: break;
+    case DType::kInt32: return none("int32 is not an attention dtype");
     default: return none("unknown dtype " + std::to_string(static_cast<int>(p.dtype)));
   }
   if (dev.major < 8) {

@@ -80,7 +80,8 @@ void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t
     case DType::kFloat16: return run_fwd_typed<Fp16>(p, kernel_hd, tier, stream);
     case DType::kBFloat16: return run_fwd_typed<Bf16>(p, kernel_hd, tier, stream);
     case DType::kFloat32:
-    case DType::kFloat8E4M3: break;
+    case DType::kFloat8E4M3:
+    case DType::kInt32: break;
   }
   cuda::fwd_fail(std::string("sm80 forward: dtype ") + dtype_name(p.dtype) + " has no sm80 kernel");
 }

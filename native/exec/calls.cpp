@@ -41,6 +41,7 @@ napi_typedarray_type array_type(DType t) {
     case DType::kFloat16:
     case DType::kBFloat16: return napi_uint16_array;
     case DType::kFloat8E4M3: return napi_uint8_array;
+    case DType::kInt32: return napi_int32_array;
   }
   return napi_uint8_array;
 }
@@ -60,6 +61,7 @@ void* live_array_data(napi_env env, napi_ref ref, size_t bytes) {
   size_t elem = 1;
   switch (type) {
     case napi_float32_array: elem = 4; break;
+    case napi_int32_array: elem = 4; break;
     case napi_uint16_array: elem = 2; break;
     default: elem = 1; break;
   }
@@ -140,7 +142,7 @@ class AttentionCall final : public CpuTask {
       } else if (t.absent) {
         value = new_host_array(env, b.host, t.dtype);
       } else if (b.ref >= 0) {
-        void* dst = live_array_data(env, refs[static_cast<size_t>(b.ref)], t.bytes);
+        void* dst = live_array_data(env, refs[static_cast<size_t>(b.ref)], t.array_bytes);
         if (dst == nullptr) {
           reject(env, deferred,
                  Failure{ErrorCode::kArg, op + ": " + t.name +
@@ -149,7 +151,7 @@ class AttentionCall final : public CpuTask {
                                               "promise settles)"});
           return;
         }
-        std::memcpy(dst, b.host.data(), t.bytes);
+        scatter(t, b.host.data(), dst);
         (void)napi_get_reference_value(env, refs[static_cast<size_t>(b.ref)], &value);
       }
       if (value == nullptr) (void)napi_get_undefined(env, &value);
@@ -219,7 +221,7 @@ class AttentionCall final : public CpuTask {
 
 void copy_in(Bound& b, HostBlock block) {
   b.host = std::move(block);
-  if (b.arg->bytes > 0) std::memcpy(b.host.data(), b.arg->host, b.arg->bytes);
+  if (b.arg->bytes > 0) gather(*b.arg, b.arg->host, b.host.data());
 }
 
 void keep_output(napi_env env, AttentionCall* call, Bound& b) {

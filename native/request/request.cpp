@@ -87,6 +87,10 @@ DType output_dtype(DType in) { return in == DType::kFloat8E4M3 ? DType::kBFloat1
 void check_tensors(AttentionJob& job) {
   const TensorArg& q = job.q;
   const TensorArg& k = job.k;
+  if (q.dtype == DType::kInt32) {
+    fail(ErrorCode::kDType, "q.dtype must be a floating dtype ('float32', 'float16', 'bfloat16', 'float8_e4m3'), but got "
+                            "'int32' (int32 tensors carry lengths, offsets and block tables)");
+  }
 
   // dtypes
   expect_dtype(k, q.dtype, "like q.dtype");
@@ -123,6 +127,26 @@ void check_tensors(AttentionJob& job) {
     expect_same_shape(job.dk, k);
     expect_same_shape(job.dv, k);
   }
+  for (TensorArg* t : job.outputs()) {
+    if (!t->absent && !non_overlapping(*t)) {
+      fail(ErrorCode::kArg, t->name + ".strides make elements share memory; an output must not overlap itself");
+    }
+  }
+  // The kernels index lse as a contiguous [batch, headsQ, seqlenQ] array (AttnParams has no lse
+  // strides); a host array is staged through a contiguous copy, so only a device view must be.
+  if (job.lse.on_device() && !job.lse.contiguous()) {
+    fail(ErrorCode::kUnsupported, "lse must be contiguous on the device (" + std::string(kLseLegend) +
+                                      " without strides); the kernels take no lse strides");
+  }
+}
+
+// The 4-D strides of a (b, s, heads, d) tensor as AttnParams takes them.
+Strides strides_of(const TensorArg& t) {
+  Strides st;
+  st.batch = t.strides[0];
+  st.row = t.strides[1];
+  st.head = t.strides[2];
+  return st;
 }
 
 // All host arrays, or all DeviceBuffers on the request's device; DeviceBuffers need backend 'cuda'.
@@ -171,6 +195,20 @@ void fill_params(AttentionJob& job, float scale, int window_left, int window_rig
   p.window_right = window_right;
   p.deterministic = deterministic;
   set_contiguous_strides(p);
+  // Host tensors are staged through contiguous copies (native/exec/); device tensors are read in
+  // place, through their strides, which the kernels honour for every 4-D operand.
+  if (job.on_device) {
+    p.q_stride = strides_of(job.q);
+    p.k_stride = strides_of(job.k);
+    p.v_stride = strides_of(job.v);
+    p.o_stride = strides_of(job.out);
+    if (job.backward) {
+      p.do_stride = strides_of(job.dout);
+      p.dq_stride = strides_of(job.dq);
+      p.dk_stride = strides_of(job.dk);
+      p.dv_stride = strides_of(job.dv);
+    }
+  }
 }
 
 // An output the request may leave out: read it when present, else mark it absent with the shape
@@ -188,11 +226,44 @@ TensorArg read_output(const Napi::Object& req, const char* name, int rank, const
       n *= static_cast<size_t>(t.shape[i]);
     }
     t.bytes = n * static_cast<size_t>(dtype_size(dtype));
+    t.span_bytes = t.bytes;
+    int64_t step = 1;
+    for (int i = rank - 1; i >= 0; --i) {
+      t.strides[i] = step;
+      step *= t.shape[i];
+    }
     t.absent = true;
     t.kind = "(allocated)";
     return t;
   }
   return read_tensor(req, name, rank, legend);
+}
+
+// The request type's slots for the serving paths (KV cache, paged KV, varlen, fp8). They are read
+// and checked like any tensor, and refused until an op implements them, so a request that names
+// one never runs without it.
+void refuse_unsupported_slots(const Napi::Object& req, const char* op) {
+  struct Slot {
+    const char* name;
+    int rank;
+    const char* legend;
+  };
+  static const Slot kSlots[] = {
+      {"kNew", 4, kKLegend},
+      {"vNew", 4, kKLegend},
+      {"blockTable", 2, "[batch, maxBlocks]"},
+      {"cuSeqlensQ", 1, "[batch + 1]"},
+      {"cuSeqlensK", 1, "[batch + 1]"},
+      {"seqlensK", 1, "[batch]"},
+      {"qDescale", 2, "[batch, headsKV]"},
+      {"kDescale", 2, "[batch, headsKV]"},
+      {"vDescale", 2, "[batch, headsKV]"},
+  };
+  for (const Slot& slot : kSlots) {
+    if (field(req, slot.name).IsUndefined()) continue;
+    (void)read_tensor(req, slot.name, slot.rank, slot.legend);
+    fail(ErrorCode::kUnsupported, std::string(slot.name) + " is not supported by " + op + " yet");
+  }
 }
 
 std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
@@ -245,6 +316,7 @@ AttentionJob parse_attention(Napi::Value request, bool backward) {
     job.lse = read_output(req, "lse", 3, kLseLegend, {qs[0], qs[2], qs[1]}, DType::kFloat32);
   }
   job.stream = read_stream(req, job.device);
+  refuse_unsupported_slots(req, backward ? "backward" : "forward");
 
   check_placement(job);
   check_tensors(job);

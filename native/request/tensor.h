@@ -26,6 +26,12 @@ struct TensorArg {
   int rank = 0;
   int64_t shape[4] = {0, 0, 0, 0};
   size_t bytes = 0;  // what the shape needs: product(shape) * dtype_size(dtype)
+  // Element strides per dim (contiguous unless the request gives others) and, for a DeviceBuffer,
+  // the element offset of element [0, ...] from the buffer's start: a view into a larger buffer.
+  int64_t strides[4] = {0, 0, 0, 0};
+  int64_t offset = 0;
+  size_t span_bytes = 0;   // from data() to one past the last element the strides reach
+  size_t array_bytes = 0;  // a host typed array's byteLength when read (checked again at completion)
 
   void* host = nullptr;                       // a host typed array's first element
   std::shared_ptr<DeviceAllocation> device;   // or a DeviceBuffer's allocation
@@ -34,19 +40,26 @@ struct TensorArg {
   bool absent = false;                        // an output the caller did not provide: the addon allocates it
 
   bool on_device() const { return device != nullptr; }
-  void* data() const { return device ? device->ptr : host; }
+  void* data() const {
+    return device ? static_cast<char*>(device->ptr) + offset * dtype_size(dtype) : host;
+  }
+  bool contiguous() const;
   int dim(int i) const { return static_cast<int>(shape[i]); }
 };
 
 // The dtype names as they cross the boundary (binding.ts NativeDType), in DType order.
 DType read_dtype(Napi::Value value, const std::string& path);
 
-// Reads req[name] = {data, shape, dtype} and checks what one tensor can check alone:
-//   dtype    one of the dtype names                                        (E_DTYPE)
+// Reads req[name] = {data, shape, dtype, strides?, offset?} (own properties only) and checks what
+// one tensor can check alone:
+//   dtype    one of the dtype names (int32 included)                       (E_DTYPE)
 //   shape    an array of `rank` positive integers that fit an int          (E_SHAPE)
+//   strides  optional: `rank` non-negative element strides, the last one 1 (E_ARG / E_UNSUPPORTED)
+//   offset   optional, DeviceBuffers only: an element offset               (E_ARG)
 //   data     the typed array of that dtype (Float32Array, Uint16Array of bits for 16-bit types,
-//            Uint8Array for fp8) with exactly product(shape) elements, or a live DeviceBuffer of
-//            at least that many bytes                                      (E_DTYPE / E_SHAPE / E_DISPOSED)
+//            Uint8Array for fp8, Int32Array for int32) with exactly product(shape) elements when
+//            contiguous (at least what the strides reach otherwise), or a live DeviceBuffer that
+//            holds offset + the strides' reach                             (E_DTYPE / E_SHAPE / E_DISPOSED)
 // `shape_legend` names the dims for messages, e.g. "[batch, seqlenQ, headsQ, headDim]".
 // Nothing is retained: host data is copied by the caller before the call returns, and a
 // DeviceBuffer's memory is held by the shared_ptr in TensorArg::device.
@@ -54,6 +67,13 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
 
 // "[2, 128, 8, 64]"
 std::string shape_text(const TensorArg& t);
+
+// Whether no two elements of the view share memory (what an output must satisfy).
+bool non_overlapping(const TensorArg& t);
+
+// Host views: copy a (possibly strided) view into contiguous memory, and back.
+void gather(const TensorArg& t, const void* base, void* dst);
+void scatter(const TensorArg& t, const void* src, void* base);
 
 // The data pointer and size of a host typed array (its first element, past byteOffset).
 struct HostView {
