@@ -75,6 +75,13 @@ void stream_synchronize(Stream stream);
 
 void* device_alloc(int device, size_t bytes);  // throws Error with out_of_memory() on OOM
 void device_free(int device, void* ptr) noexcept;
+// Returns memory no work uses any more (every call that used it has completed): it is kept for
+// the next allocation of the same size on this device (up to kDeviceCacheBytes per device), so
+// the outputs of repeated calls cost no allocator call; beyond that it is freed like device_free.
+void device_release(int device, void* ptr, size_t bytes) noexcept;
+inline constexpr size_t kDeviceCacheBytes = size_t(2) << 30;
+// Idle bytes the cache of device `device` holds.
+size_t device_cached_bytes(int device) noexcept;
 // Stream-ordered allocation on `stream` from the device's pool (cudaMallocAsync; no host wait).
 // The memory is usable by work enqueued on `stream` after this call, and by any stream once that
 // work has completed. device_free_async orders the free on `stream`.
@@ -83,11 +90,13 @@ void device_free_async(int device, void* ptr, Stream stream) noexcept;
 // Page-locked host memory (cudaHostAlloc, portable), for staging copies.
 void* pinned_alloc(size_t bytes);
 void pinned_free(void* ptr) noexcept;
-// Enqueues fn(data) on `stream` (cudaLaunchHostFunc): it runs on a driver thread once the work
-// before it has completed. fn must not call CUDA.
-void launch_host_callback(int device, Stream stream, void (*fn)(void*), void* data);
-// Why the stream's work failed (a sticky error such as a kernel fault), or "" when it did not.
-std::string stream_failure(Stream stream) noexcept;
+// Completion events (timing disabled) from a per-device pool. event_record marks the point on
+// `stream` after the work enqueued so far; event_query says whether the work before it has
+// completed: 1 yes, 0 not yet, -1 it failed (a kernel fault, say; *why says how).
+void* event_acquire(int device);
+void event_release(int device, void* event) noexcept;
+void event_record(int device, void* event, Stream stream);
+int event_query(void* event, std::string* why) noexcept;
 void copy_to_device(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void copy_to_host(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void fill_bytes(int device, void* dst, int value, size_t bytes, Stream stream);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -284,8 +285,62 @@ void stream_synchronize(Stream stream) { FA_CUDA_CHECK(cudaStreamSynchronize(as_
 
 // ---- memory -------------------------------------------------------------------------------------
 
+namespace {
+
+// Completed device blocks kept for reuse, by exact size (calls repeat their shapes).
+struct BlockCache {
+  std::mutex mu;
+  std::vector<std::map<size_t, std::vector<void*>>> idle;  // per device
+  std::vector<size_t> bytes;                                // per device
+};
+
+BlockCache& block_cache() {
+  static auto* c = new BlockCache();  // never destroyed
+  return *c;
+}
+
+void* cached_block(int device, size_t bytes) {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (device < 0 || device >= static_cast<int>(c.idle.size())) return nullptr;
+  auto it = c.idle[device].find(bytes);
+  if (it == c.idle[device].end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  c.bytes[device] -= bytes;
+  return p;
+}
+
+}  // namespace
+
+void device_release(int device, void* ptr, size_t bytes) noexcept {
+  if (ptr == nullptr) return;
+  try {
+    BlockCache& c = block_cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (device >= static_cast<int>(c.idle.size())) {
+      c.idle.resize(device + 1);
+      c.bytes.resize(device + 1, 0);
+    }
+    if (c.bytes[device] + bytes <= kDeviceCacheBytes) {
+      c.idle[device][bytes].push_back(ptr);
+      c.bytes[device] += bytes;
+      return;
+    }
+  } catch (...) {
+  }
+  device_free(device, ptr);
+}
+
+size_t device_cached_bytes(int device) noexcept {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return device >= 0 && device < static_cast<int>(c.bytes.size()) ? c.bytes[device] : 0;
+}
+
 void* device_alloc(int device, size_t bytes) {
   if (bytes == 0) return nullptr;
+  if (void* hit = cached_block(device, bytes)) return hit;  // complete: usable on any stream
   use_device(device);
   void* ptr = nullptr;
   const MemoryStream mem = memory_stream(device);
@@ -325,6 +380,7 @@ void device_free(int device, void* ptr) noexcept {
 
 void* device_alloc_async(int device, size_t bytes, Stream stream) {
   if (bytes == 0) return nullptr;
+  if (void* hit = cached_block(device, bytes)) return hit;  // complete: usable on any stream
   use_device(device);
   const MemoryStream mem = memory_stream(device);  // sets the pool's release threshold once
   void* ptr = nullptr;
@@ -366,19 +422,67 @@ void pinned_free(void* ptr) noexcept {
   (void)cudaGetLastError();
 }
 
-void launch_host_callback(int device, Stream stream, void (*fn)(void*), void* data) {
-  use_device(device);
-  FA_CUDA_CHECK(cudaLaunchHostFunc(as_stream(stream), fn, data));
+namespace {
+
+struct EventPool {
+  std::mutex mu;
+  std::vector<std::vector<cudaEvent_t>> idle;  // per device
+};
+
+EventPool& event_pool() {
+  static auto* p = new EventPool();  // never destroyed
+  return *p;
 }
 
-std::string stream_failure(Stream stream) noexcept {
-  const cudaError_t err = cudaStreamQuery(as_stream(stream));
-  if (err == cudaSuccess || err == cudaErrorNotReady) return {};
+}  // namespace
+
+void* event_acquire(int device) {
+  {
+    std::lock_guard<std::mutex> lock(event_pool().mu);
+    auto& idle = event_pool().idle;
+    if (device < static_cast<int>(idle.size()) && !idle[device].empty()) {
+      cudaEvent_t e = idle[device].back();
+      idle[device].pop_back();
+      return e;
+    }
+  }
+  use_device(device);
+  cudaEvent_t e = nullptr;
+  FA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void event_release(int device, void* event) noexcept {
+  if (event == nullptr) return;
+  try {
+    std::lock_guard<std::mutex> lock(event_pool().mu);
+    auto& idle = event_pool().idle;
+    if (device >= static_cast<int>(idle.size())) idle.resize(device + 1);
+    idle[device].push_back(static_cast<cudaEvent_t>(event));
+  } catch (...) {
+    (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
+  }
+}
+
+void event_record(int device, void* event, Stream stream) {
+  use_device(device);
+  FA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), as_stream(stream)));
+}
+
+int event_query(void* event, std::string* why) noexcept {
+  const cudaError_t err = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (err == cudaSuccess) return 1;
+  if (err == cudaErrorNotReady) return 0;
   (void)cudaGetLastError();
-  std::string s = std::string("a kernel or copy on this stream failed: ") + cudaGetErrorName(err) + " (" +
-                  cudaGetErrorString(err) + ")";
-  if (const char* hint = error_hint(err)) s += std::string("; ") + hint;
-  return s;
+  if (why) {
+    try {
+      *why = std::string("a kernel or copy of this call failed: ") + cudaGetErrorName(err) + " (" +
+             cudaGetErrorString(err) + ")";
+      if (const char* hint = error_hint(err)) *why += std::string("; ") + hint;
+    } catch (...) {
+    }
+  }
+  return -1;
 }
 
 void copy_to_device(int device, void* dst, const void* src, size_t bytes, Stream stream) {

@@ -37,9 +37,9 @@ DeviceAllocation::DeviceAllocation(int device_, size_t bytes_, void* stream)
     : device(device_), bytes(bytes_), ptr(cuda::device_alloc_async(device_, bytes_, stream)), free_stream(stream) {}
 DeviceAllocation::~DeviceAllocation() {
   if (free_stream != nullptr) {
-    cuda::device_free_async(device, ptr, free_stream);
+    cuda::device_free_async(device, ptr, free_stream);  // its stream may still be running
   } else {
-    cuda::device_free(device, ptr);
+    cuda::device_release(device, ptr, bytes);  // nothing uses it: kept for the next call's outputs
   }
 }
 #else

@@ -2,6 +2,8 @@
 // Included by the per-instantiation files fwd_hdim{D}_{fp16,bf16}.cu and by cuda/dev/fwd_check.cu.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <type_traits>
 
 #include <cuda_runtime.h>
@@ -63,8 +65,17 @@ void launch_fwd_tile(const AttnParams& p, cudaStream_t stream) {
   const FwdArgs args = make_fwd_args(p);
   auto kernel = fwd_kernel<E, Tile>;
   const int smem = Tile::kSmemBytes;
-  cuda::fwd_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-                  "cudaFuncSetAttribute(sm80 forward shared memory)");
+  // Once per device and instantiation: the attribute sticks to the function, and setting it on
+  // every launch is a driver call on the path of every call.
+  static std::atomic<uint64_t> smem_set{0};
+  int device = 0;
+  cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
+  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+  if (bit == 0 || (smem_set.load(std::memory_order_acquire) & bit) == 0) {
+    cuda::fwd_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+                    "cudaFuncSetAttribute(sm80 forward shared memory)");
+    smem_set.fetch_or(bit, std::memory_order_release);
+  }
   const dim3 grid((p.s_q + Tile::kBlockM - 1) / Tile::kBlockM, p.h, p.b);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(args);
   cuda::fwd_check(cudaGetLastError(), "sm80 forward kernel launch");

@@ -11,6 +11,7 @@
 // caller-provided host outputs when it settles (refused with E_ARG if detached or resized).
 #include <napi.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -19,6 +20,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "errors.h"
+#include "exec/completion.h"
 #include "exec/env_state.h"
 #include "exec/host_memory.h"
 #include "exec/stream.h"
@@ -115,29 +117,32 @@ class AttentionCall final : public CpuTask {
       failure = current_failure(op);
       failed = true;
     }
+    t_done_ns = now_ns();
   }
 
   void settle(napi_env env) override {
+    // The call's work has completed: its staging and output memory is now free of stream order
+    // (reusable from the device cache on any stream once released).
+    for (std::vector<Bound>* group : {&inputs, &outputs}) {
+      for (Bound& b : *group) {
+        if (b.dev && (b.arg->absent || !b.arg->on_device())) b.dev->complete();
+      }
+    }
     if (failed) {
       reject(env, deferred, failure);
       return;
     }
-#if FLASHATTN_WITH_CUDA
-    if (gpu_stream != nullptr) {
-      const std::string why = cuda::stream_failure(gpu_stream);
-      if (!why.empty()) {
-        reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + why});
-        return;
-      }
+    if (!gpu_failure.empty()) {
+      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + gpu_failure});
+      return;
     }
-#endif
     napi_value result = nullptr;
     if (napi_create_object(env, &result) != napi_ok) fail(ErrorCode::kInternal, "napi_create_object failed");
+    if (tracing()) add_trace(env, result);
     for (Bound& b : outputs) {
       const TensorArg& t = *b.arg;
       napi_value value = nullptr;
       if (t.absent && b.dev) {
-        b.dev->complete();
         value = DeviceBuffer::Adopt(env, b.dev);
       } else if (t.absent) {
         value = new_host_array(env, b.host, t.dtype);
@@ -158,6 +163,29 @@ class AttentionCall final : public CpuTask {
       (void)napi_set_named_property(env, result, t.name.c_str(), value);
     }
     (void)napi_resolve_deferred(env, deferred, result);
+  }
+
+  // FLASHATTN_TRACE=1: the result carries trace = {enqueueUs, doneUs, settleUs}, each from the
+  // call's start: the synchronous part, completion seen by the completion thread, settle.
+  static bool tracing() {
+    static const bool on = [] {
+      const char* v = std::getenv("FLASHATTN_TRACE");
+      return v != nullptr && v[0] != '\0' && v[0] != '0';
+    }();
+    return on;
+  }
+
+  void add_trace(napi_env env, napi_value result) {
+    napi_value trace = nullptr, x = nullptr;
+    if (napi_create_object(env, &trace) != napi_ok) return;
+    const double us = 1e-3;
+    napi_create_double(env, (t_enqueued_ns - t_start_ns) * us, &x);
+    napi_set_named_property(env, trace, "enqueueUs", x);
+    napi_create_double(env, (t_done_ns > 0 ? t_done_ns - t_start_ns : 0) * us, &x);
+    napi_set_named_property(env, trace, "doneUs", x);
+    napi_create_double(env, (now_ns() - t_start_ns) * us, &x);
+    napi_set_named_property(env, trace, "settleUs", x);
+    napi_set_named_property(env, result, "trace", trace);
   }
 
   AttentionJob job;
@@ -246,6 +274,7 @@ void start_cpu_call(napi_env env, EnvState* state, AttentionCall* call) {
   }
   call->stream = call->job.stream;
   call->state = state;
+  call->t_enqueued_ns = now_ns();
   queue_cpu(env, call);
 }
 
@@ -335,17 +364,23 @@ void start_cuda_call(napi_env env, EnvState* state, AttentionCall* call) {
     if (!enqueued_any) throw;  // nothing on the stream uses the call's memory: the caller frees it now
   }
   state->begin(call);
+  void* event = nullptr;
   try {
-    cuda::launch_host_callback(call->job.device, call->gpu_stream, &EnvState::deliver, call);
+    event = cuda::event_acquire(call->job.device);
+    cuda::event_record(call->job.device, event, call->gpu_stream);
   } catch (...) {
     // No completion signal: wait here (rare; the stream is broken) so the memory can be freed.
+    cuda::event_release(call->job.device, event);
     if (!call->failed) {
       call->failure = current_failure(call->op);
       call->failed = true;
     }
     wait_stream_quietly(call->gpu_stream);
     state->finish(call);
+    return;
   }
+  call->t_enqueued_ns = now_ns();
+  watch(call, call->job.device, event, call->gpu_core.get());
 }
 
 #endif  // FLASHATTN_WITH_CUDA
@@ -353,12 +388,14 @@ void start_cuda_call(napi_env env, EnvState* state, AttentionCall* call) {
 Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
   const char* op = backward ? "backward" : "forward";
   Napi::Env env = info.Env();
+  const int64_t t_start = now_ns();
   EnvState::free_orphans();
   AttentionCall* call = nullptr;
   try {
     EnvState* state = EnvState::of(env);
     AttentionJob job = backward ? parse_backward(info[0]) : parse_forward(info[0]);
     call = new AttentionCall(std::move(job));
+    call->t_start_ns = t_start;
     call->op = op;
     call->shared = state->shared();
     for (TensorArg* t : call->job.inputs()) {
@@ -400,9 +437,8 @@ Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
 class CopyCall final : public Work {
  public:
   void settle(napi_env env) override {
-    const std::string why = cuda::stream_failure(gpu_stream);
-    if (!why.empty()) {
-      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + why});
+    if (!gpu_failure.empty()) {
+      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + gpu_failure});
       return;
     }
     if (!to_device) {
@@ -461,12 +497,18 @@ Napi::Promise QueueCopy(Napi::Env env, const char* op, std::shared_ptr<DeviceAll
   napi_value promise = new_promise(env, call.get());
   CopyCall* raw = call.release();
   state->begin(raw);
+  void* event = nullptr;
   try {
-    cuda::launch_host_callback(raw->alloc->device, raw->gpu_stream, &EnvState::deliver, raw);
+    event = cuda::event_acquire(raw->alloc->device);
+    cuda::event_record(raw->alloc->device, event, raw->gpu_stream);
   } catch (...) {
+    cuda::event_release(raw->alloc->device, event);
+    raw->gpu_failure = "could not record the copy's completion event";
     wait_stream_quietly(raw->gpu_stream);
     state->finish(raw);
+    return Napi::Promise(env, promise);
   }
+  watch(raw, raw->alloc->device, event, raw->core.get());
   return Napi::Promise(env, promise);
 #else
   (void)op, (void)alloc, (void)array, (void)host, (void)bytes, (void)to_device;

@@ -1,8 +1,8 @@
 // env_state.h — per-environment execution state: how completed work gets back to its JS thread.
 //
-// A CUDA call enqueues its work on a stream and, behind it, a host function (cudaLaunchHostFunc)
-// that hands the Work to this environment's thread-safe function; on the JS thread the Work
-// settles its promise and is deleted. No thread waits on the GPU. A CPU call runs as napi async
+// A CUDA call enqueues its work on a stream and records an event behind it; the completion thread
+// (completion.h) sees the event complete and hands the Work to this environment's thread-safe
+// function; on the JS thread the Work settles its promise and is deleted. A CPU call runs as napi async
 // work and settles the same way from its completion callback.
 //
 // Teardown (a worker_thread terminated with calls in flight): the cleanup hook marks the
@@ -50,6 +50,9 @@ class Work {
   napi_deferred deferred = nullptr;
   std::shared_ptr<EnvShared> shared;
   std::vector<napi_ref> refs;  // JS objects the settle step writes into
+  std::string gpu_failure;     // set by the completion thread when the call's GPU work failed
+  // steady-clock ns: call start, end of the synchronous part, completion seen (FLASHATTN_TRACE)
+  int64_t t_start_ns = 0, t_enqueued_ns = 0, t_done_ns = 0;
 };
 
 class EnvState {
@@ -74,8 +77,8 @@ class EnvState {
   // The DeviceBuffer constructor of this environment (set at module load).
   napi_ref device_buffer_ctor = nullptr;
 
-  // For CUDA host functions (driver thread): delivers `work` to its environment, or keeps it for
-  // the next free_orphans() when the environment is gone. Must not call CUDA.
+  // From the completion thread: delivers `work` to its environment, or keeps it for the next
+  // free_orphans() when the environment is gone.
   static void deliver(void* work) noexcept;
   // Frees Work that could not be delivered (call from a thread that may use CUDA).
   static void free_orphans() noexcept;
