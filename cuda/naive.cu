@@ -12,7 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "sm80/fwd_host.h"
 
 namespace flashattn::cuda {
