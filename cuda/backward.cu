@@ -16,10 +16,10 @@ void backward(int device, const AttnParams& params, const plan::Plan& plan, Stre
     case KernelPath::kSm80:
       sm80::run_bwd(params, plan.kernel_head_dim, static_cast<cudaStream_t>(stream));
       return;
-    case KernelPath::kNone: throw Error("backward is not supported here: " + plan.reason, -1, false);
+    case KernelPath::kNone: fail("backward is not supported here: " + plan.reason);
     case KernelPath::kSm90: break;  // there is no wgmma backward; the plan never picks it
   }
-  throw Error(std::string("backward: no launcher for kernel path ") + kernel_path_name(plan.path), -1, false);
+  fail(std::string("backward: no launcher for kernel path ") + kernel_path_name(plan.path));
 }
 
 }  // namespace flashattn::cuda

@@ -15,10 +15,10 @@ void forward(int device, const AttnParams& params, const plan::Plan& plan, Strea
     case KernelPath::kSm80:
       sm80::run_fwd_planned(params, plan.kernel_head_dim, plan.tile, static_cast<cudaStream_t>(stream));
       return;
-    case KernelPath::kNone: throw Error("forward is not supported here: " + plan.reason, -1, false);
-    case KernelPath::kSm90: throw Error("forward: this build has no sm90 launcher (the plan chose sm90)", -1, false);
+    case KernelPath::kNone: fail("forward is not supported here: " + plan.reason);
+    case KernelPath::kSm90: fail("forward: this build has no sm90 launcher (the plan chose sm90)");
   }
-  throw Error(std::string("forward: no launcher for kernel path ") + kernel_path_name(plan.path), -1, false);
+  fail(std::string("forward: no launcher for kernel path ") + kernel_path_name(plan.path));
 }
 
 }  // namespace flashattn::cuda

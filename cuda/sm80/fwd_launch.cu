@@ -49,7 +49,7 @@ void run_fwd_typed(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_
     case 256: return launch_fwd<E, 256>(p, stream, tier);
     default: break;
   }
-  cuda::fwd_fail("sm80 forward: no kernel for head dim " + std::to_string(kernel_hd));
+  cuda::fail("sm80 forward: no kernel for head dim " + std::to_string(kernel_hd));
 }
 
 }  // namespace
@@ -63,16 +63,16 @@ void run_fwd_planned(const AttnParams& p, int kernel_hd, plan::Sm80Tile tile, cu
     case plan::Sm80Tile::kCompact: return run_fwd_tier(p, kernel_hd, FwdTier::kCompact, stream);
     case plan::Sm80Tile::kNone: break;
   }
-  cuda::fwd_fail("sm80 forward: the plan chose no tile");
+  cuda::fail("sm80 forward: the plan chose no tile");
 }
 
 void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t stream) {
   if (p.d <= 0 || p.d % 8 != 0 || p.d > kernel_hd) {
-    cuda::fwd_fail("sm80 forward: head dim " + std::to_string(p.d) + " does not run on the d" +
+    cuda::fail("sm80 forward: head dim " + std::to_string(p.d) + " does not run on the d" +
                    std::to_string(kernel_hd) + " kernel (needs d % 8 == 0 and d <= " + std::to_string(kernel_hd) + ")");
   }
   if (p.b < 0 || p.s_q < 0 || p.s_k < 0 || p.h <= 0 || p.h_k <= 0 || p.h % p.h_k != 0) {
-    cuda::fwd_fail("sm80 forward: bad sizes (b=" + std::to_string(p.b) + ", s_q=" + std::to_string(p.s_q) +
+    cuda::fail("sm80 forward: bad sizes (b=" + std::to_string(p.b) + ", s_q=" + std::to_string(p.s_q) +
                    ", s_k=" + std::to_string(p.s_k) + ", h=" + std::to_string(p.h) + ", h_k=" + std::to_string(p.h_k) + ")");
   }
   if (p.b == 0 || p.s_q == 0) return;  // no query rows: nothing to write
@@ -83,7 +83,7 @@ void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t
     case DType::kFloat8E4M3:
     case DType::kInt32: break;
   }
-  cuda::fwd_fail(std::string("sm80 forward: dtype ") + dtype_name(p.dtype) + " has no sm80 kernel");
+  cuda::fail(std::string("sm80 forward: dtype ") + dtype_name(p.dtype) + " has no sm80 kernel");
 }
 
 }  // namespace flashattn::sm80
