@@ -37,6 +37,10 @@ function project(build, extra) {
   };
 }
 
+// The type tests (test/types/) compile declarations and load no addon: they run in the first
+// project only.
 module.exports = {
-  projects: found.map((b) => project(b, { testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/gpu/'] })),
+  projects: found.map((b, i) =>
+    project(b, { testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/gpu/', ...(i > 0 ? ['<rootDir>/test/types/'] : [])] }),
+  ),
 };

@@ -17,7 +17,8 @@ module.exports = {
   displayName: { name: 'gpu', color: 'green' },
   rootDir: __dirname,
   testEnvironment: 'node',
-  testMatch: ['<rootDir>/test/gpu/**/*.test.ts'],
+  // The README's examples too: on a GPU its DeviceTensor example takes its GPU branch.
+  testMatch: ['<rootDir>/test/gpu/**/*.test.ts', '<rootDir>/test/readme.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json' }] },
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   setupFiles: ['<rootDir>/test/setup/use-build.js'],

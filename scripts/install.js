@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// npm's install hook. The build logic lives in TypeScript (scripts/build-native.ts); this shim
-// only makes sure it is compiled. A published package ships dist/ already; a fresh clone has
-// typescript installed as a dev dependency by the time this runs.
+// npm's install hook: use a prebuilt platform package that loads, else compile the addon (see
+// install() in scripts/build-native.ts). A published package ships dist/ already; a fresh clone
+// has typescript installed as a dev dependency by the time this runs.
 'use strict';
 const { existsSync } = require('fs');
 const { join } = require('path');
@@ -18,10 +18,10 @@ if (!existsSync(built) || process.env.FLASHATTN_REBUILD_TS) {
   const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
-require(built).main(process.argv.slice(2)).then(
+require(built).install(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    console.error(`flashattn: build failed: ${err && err.message ? err.message : err}`);
+    console.error(`flashattn: install failed: ${err && err.message ? err.message : err}`);
     process.exit(1);
   },
 );

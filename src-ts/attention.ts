@@ -1,5 +1,6 @@
 // attention.ts — flashAttention() and flashAttentionBackward(): validate, pick the backend,
 // allocate the outputs, and hand one request to the addon, which fills them in.
+import type { AttentionGradients, AttentionResult, OutDType } from './api-types';
 import type {
   NativeBackwardRequest,
   NativeCommon,
@@ -61,18 +62,7 @@ export interface BackwardCallOptions extends BackwardOptions, ExecutionOptions {
 const FORWARD_OUTPUTS = ['out', 'lse'] as const;
 const BACKWARD_OUTPUTS = ['dq', 'dk', 'dv'] as const;
 
-/** Result of flashAttention(): `out` like q (bf16 for float8_e4m3 input); `lse` float32 [batch, headsQ, seqlenQ]. */
-export interface AttentionResult<T extends AnyTensor = AnyTensor> {
-  out: T;
-  lse: T;
-}
-
-/** Result of flashAttentionBackward(): gradients shaped like q, k and v. */
-export interface AttentionGradients<T extends AnyTensor = AnyTensor> {
-  dq: T;
-  dk: T;
-  dv: T;
-}
+export type { AttentionGradients, AttentionResult } from './api-types';
 
 /** Where a request runs, and why. @internal */
 export interface Plan {
@@ -411,18 +401,18 @@ async function run<R>(fn: string, tensors: AnyTensor[], call: (args: NativeTenso
  * score matrix). q: [batch, seqlenQ, headsQ, headDim]; k, v: [batch, seqlenK, headsKV, headDim].
  * Host tensors in → host tensors out; DeviceTensors in → DeviceTensors out.
  */
-export async function flashAttention(
-  q: DeviceTensor,
-  k: DeviceTensor,
-  v: DeviceTensor,
+export async function flashAttention<D extends DType>(
+  q: DeviceTensor<D>,
+  k: DeviceTensor<D>,
+  v: DeviceTensor<D>,
   options?: ForwardCallOptions,
-): Promise<AttentionResult<DeviceTensor>>;
-export async function flashAttention(
-  q: HostTensor,
-  k: HostTensor,
-  v: HostTensor,
+): Promise<AttentionResult<DeviceTensor<OutDType<D>>, DeviceTensor<'float32'>>>;
+export async function flashAttention<D extends DType>(
+  q: HostTensor<D>,
+  k: HostTensor<D>,
+  v: HostTensor<D>,
   options?: ForwardCallOptions,
-): Promise<AttentionResult<HostTensor>>;
+): Promise<AttentionResult<HostTensor<OutDType<D>>, HostTensor<'float32'>>>;
 export async function flashAttention(
   q: AnyTensor,
   k: AnyTensor,
@@ -475,24 +465,24 @@ export async function flashAttention(
  * Gradients of flashAttention(): given dout (like out) and the forward's out and lse, returns
  * dq (like q) and dk, dv (like k and v; summed over the query heads that share a KV head).
  */
-export async function flashAttentionBackward(
-  dout: DeviceTensor,
-  q: DeviceTensor,
-  k: DeviceTensor,
-  v: DeviceTensor,
-  out: DeviceTensor,
-  lse: DeviceTensor,
+export async function flashAttentionBackward<D extends DType>(
+  dout: DeviceTensor<D>,
+  q: DeviceTensor<D>,
+  k: DeviceTensor<D>,
+  v: DeviceTensor<D>,
+  out: DeviceTensor<D>,
+  lse: DeviceTensor<'float32'>,
   options?: BackwardCallOptions,
-): Promise<AttentionGradients<DeviceTensor>>;
-export async function flashAttentionBackward(
-  dout: HostTensor,
-  q: HostTensor,
-  k: HostTensor,
-  v: HostTensor,
-  out: HostTensor,
-  lse: HostTensor,
+): Promise<AttentionGradients<DeviceTensor<D>>>;
+export async function flashAttentionBackward<D extends DType>(
+  dout: HostTensor<D>,
+  q: HostTensor<D>,
+  k: HostTensor<D>,
+  v: HostTensor<D>,
+  out: HostTensor<D>,
+  lse: HostTensor<'float32'>,
   options?: BackwardCallOptions,
-): Promise<AttentionGradients<HostTensor>>;
+): Promise<AttentionGradients<HostTensor<D>>>;
 export async function flashAttentionBackward(
   dout: AnyTensor,
   q: AnyTensor,

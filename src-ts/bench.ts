@@ -145,7 +145,7 @@ function mib(bytes: number): string {
 
 function windowLabel(row: { causal: boolean; window: [number, number] }): string {
   if (row.window[0] >= 0) return `window[${row.window[0]},${row.window[1]}]`;
-  return row.causal ? 'causal' : 'full';
+  return row.causal ? 'causal' : 'none';
 }
 
 function label(row: BenchRow): string {

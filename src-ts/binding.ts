@@ -1,10 +1,8 @@
-// binding.ts — the only file that loads the compiled addon, and the one typed view of it.
+// binding.ts — the one typed view of the compiled addon (src-ts/load.ts finds and loads the file).
 //
 // Everything the native module exports is declared in NativeBinding below; test/binding.test.ts
 // compares Object.keys(binding) with this list so the two cannot drift apart.
-/** @internal */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { loadedAddon, loadedAddonInfo } from './load';
 
 /** dtype names as they cross the boundary. */
 export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3' | 'int32';
@@ -267,69 +265,13 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'Stream',
 ];
 
-/** The package root: the nearest folder above this file whose package.json is flashattn's. It is
- * one level up from src-ts/ (ts-jest) and two from dist/src-ts/ (compiled). @internal */
-export function packageRoot(from: string = __dirname): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'flashattn') return dir;
-      } catch {
-        /* unreadable package.json: keep looking */
-      }
-    }
-    if (dirname(dir) === dir) return resolve(from, '..', '..');
-  }
-}
-
-const root = packageRoot();
-
-/** Candidate addon files, in the order they are tried. @internal */
-export function candidatePaths(env: NodeJS.ProcessEnv = process.env): string[] {
-  if (env.FLASHATTN_BINARY) return [resolve(env.FLASHATTN_BINARY)];
-  const cuda = join(root, 'build-cuda', 'Release', 'flashattn.node');
-  const cpu = join(root, 'build', 'Release', 'flashattn.node');
-  if (env.FLASHATTN_BACKEND_BUILD === 'cpu') return [cpu];
-  if (env.FLASHATTN_BACKEND_BUILD === 'cuda') return [cuda];
-  return [cuda, cpu];
-}
-
-let cached: NativeBinding | undefined;
-let loadedFrom: string | undefined;
-
-/** Loads the addon once; throws an Error that lists what was tried and how to fix it. @internal */
+/** Loads the addon once (src-ts/load.ts finds the file: FLASHATTN_BINARY, a local build, then the
+ * platform package); throws an Error that lists what was tried and how to fix it. @internal */
 export function binding(): NativeBinding {
-  if (cached) return cached;
-  const tried: string[] = [];
-  for (const file of candidatePaths()) {
-    if (!existsSync(file)) {
-      tried.push(`${file} (not found)`);
-      continue;
-    }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      cached = require(file) as NativeBinding;
-      loadedFrom = file;
-      return cached;
-    } catch (err) {
-      tried.push(`${file} (${(err as Error).message.split('\n')[0]})`);
-    }
-  }
-  throw new Error(
-    [
-      'flashattn: could not load the native addon.',
-      'Tried:',
-      ...tried.map((t) => `  - ${t}`),
-      'Possible solutions:',
-      '  - Run `npm install` (or `npm rebuild flashattn`) in this package to build it; the install log says which build it chose.',
-      '  - Without a CUDA toolkit, build the CPU-only addon: FLASHATTN_BUILD=cpu npm rebuild flashattn',
-      '  - Set FLASHATTN_BINARY to the path of a built flashattn.node.',
-    ].join('\n'),
-  );
+  return loadedAddon<NativeBinding>((b) => b.probe().build).module;
 }
 
 /** The file the addon was loaded from, once loaded. @internal */
 export function bindingPath(): string | undefined {
-  return loadedFrom;
+  return loadedAddonInfo()?.file;
 }

@@ -3,7 +3,9 @@
 import { type BenchOptions, runBench } from './bench';
 import type { NativeSelection } from './binding';
 import { FlashAttentionError } from './errors';
+import { INSTALL_RECORD, loadedAddonInfo } from './load';
 import { type ProbeReport, cudaVersionString, native, noGpuReason, probe } from './probe';
+import { MAX_HEAD_DIM } from './validate';
 
 const USAGE = `Usage: flashattn <command> [options]
 
@@ -20,7 +22,7 @@ bench options:
   --cpu                   Benchmark the CPU backend even when a GPU is usable
   --quick                 Fewer shapes and iterations
   --seqlens 512,1024,...  Sequence lengths (GPU default 512..16384; CPU default 512..4096)
-  --headdims 64,128,...   Head dims (GPU default 64,128,256; CPU default 64)
+  --headdims 64,128,...   Head dims, multiples of 8 up to 256 (GPU default 64,128,256; CPU default 64)
   --dtype bf16|fp16       GPU dtype (default bf16; the CPU bench uses float32)
   --masks none,causal     Which masks (default both)
   --ops fwd,bwd           Which passes (default both)
@@ -33,7 +35,8 @@ bench options:
   --no-torch              Skip the PyTorch comparison
   --no-window             Skip the sliding-window row (window [4096, 0] at seqlen 16384)
 
-Environment: FLASHATTN_BINARY (addon file), FLASHATTN_PYTHON (python with torch),
+Environment: FLASHATTN_BINARY (addon file), FLASHATTN_BACKEND_BUILD=cpu|cuda (load only that
+build), FLASHATTN_PYTHON (python with torch),
 FLASHATTN_DEBUG=1 (stack traces).`;
 
 class UsageError extends Error {}
@@ -45,6 +48,16 @@ function intList(flag: string, value: string | undefined): number[] {
     throw new UsageError(`${flag} must be a comma-separated list of positive integers; got '${value}'`);
   }
   return out;
+}
+
+/** Head dims the kernels and the CPU backend take: multiples of 8 up to MAX_HEAD_DIM. */
+function headDims(flag: string, value: string | undefined): number[] {
+  const dims = intList(flag, value);
+  const bad = dims.filter((d) => d % 8 !== 0 || d > MAX_HEAD_DIM);
+  if (bad.length) {
+    throw new UsageError(`${flag}: head dims must be multiples of 8 up to ${MAX_HEAD_DIM}; got ${bad.join(', ')}`);
+  }
+  return dims;
 }
 
 function int(flag: string, value: string | undefined, min = 0): number {
@@ -95,7 +108,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--cpu': opts.cpu = true; break;
       case '--quick': opts.quick = true; break;
       case '--seqlens': opts.seqlens = intList(flag, next()); break;
-      case '--headdims': opts.headdims = intList(flag, next()); break;
+      case '--headdims': opts.headdims = headDims(flag, next()); break;
       case '--dtype': {
         const d = next();
         if (d === 'bf16' || d === 'bfloat16') opts.dtype = 'bfloat16';
@@ -170,11 +183,25 @@ export function inspect(argv: string[], print: (l: string) => void): number {
   const sel = selections(report);
   const reason = report.devices.length ? '' : noGpuReason(report, 0);
   if (json) {
-    print(JSON.stringify({ ...report, noGpuReason: reason, selections: sel }, null, 2));
+    print(JSON.stringify({ ...report, noGpuReason: reason, load: loadedAddonInfo(), selections: sel }, null, 2));
     return 0;
   }
+  const load = loadedAddonInfo();
+  const record = load?.record;
   print(`flashattn ${report.version}: ${report.build === 'cuda' ? 'CUDA build' : 'CPU-only build'}`);
   print(`  addon:        ${report.addonPath}`);
+  if (load) {
+    print(`  found as:     ${load.origin === 'platform package' ? `platform package ${load.package}` : load.origin}` +
+      (load.origin === 'FLASHATTN_BINARY' ? ' (set in the environment)' : ''));
+  }
+  if (record) {
+    print(`  installed:    ${record.source === 'prebuilt' ? `prebuilt ${record.package}` : 'built from source'}, ${record.date}`);
+    print(`  why:          ${record.why}`);
+    for (const w of record.warnings) print(`  warning:      ${w}`);
+  } else {
+    print(`  why:          no install record (${INSTALL_RECORD}) next to the addon: the install step did not run for it ` +
+      '(--ignore-scripts), or it was built or placed by hand');
+  }
   if (report.build === 'cuda') {
     print(`  CUDA runtime: ${cudaVersionString(report.cudaRuntimeVersion)}   driver: ${cudaVersionString(report.cudaDriverVersion)}`);
     print(`  compiled for: ${report.compiledArchs.join(', ') || '(none)'}`);
@@ -203,6 +230,11 @@ export function inspect(argv: string[], print: (l: string) => void): number {
     }
   }
   return 0;
+}
+
+/** A message with one 'flashattn: ' in front, never two. */
+function prefixed(message: string): string {
+  return message.startsWith('flashattn: ') ? message : `flashattn: ${message}`;
 }
 
 /** Runs the CLI; returns the exit code. @internal */
@@ -238,7 +270,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error;
     const code = err instanceof FlashAttentionError ? ` [${err.code}]` : '';
-    process.stderr.write(`flashattn: ${e.message}${code}\n`);
+    process.stderr.write(`${prefixed(e.message)}${code}\n`);
     if (err instanceof UsageError) process.stderr.write('Run `flashattn --help` for usage.\n');
     if (process.env.FLASHATTN_DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
@@ -246,12 +278,17 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `flashattn inspect | head` closes the pipe early: stop quietly.
+  process.stdout.on('error', (err: { code?: string }) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (err: Error) => {
-      process.stderr.write(`flashattn: ${err.message}\n`);
+      process.stderr.write(`${prefixed(err.message)}\n`);
       if (process.env.FLASHATTN_DEBUG) process.stderr.write(`${err.stack}\n`);
       process.exitCode = 1;
     },

@@ -44,9 +44,9 @@ function contiguousStrides(shape: readonly number[]): number[] {
  * view ends the view only; the memory is freed once the parent and every view of it are disposed
  * (and no call that uses them is still running), or when all of them are garbage-collected.
  */
-export class DeviceTensor {
+export class DeviceTensor<D extends DType = DType> {
   readonly shape: readonly number[];
-  readonly dtype: DType;
+  readonly dtype: D;
   /** CUDA device index. */
   readonly device: number;
   /** Element strides per dim (contiguous unless this is a strided view). */
@@ -62,7 +62,7 @@ export class DeviceTensor {
   private constructor(
     buffer: NativeDeviceBuffer,
     shape: readonly number[],
-    dtype: DType,
+    dtype: D,
     view?: { root: DeviceTensor; offset: number; strides: readonly number[] },
   ) {
     this.#buffer = buffer;
@@ -122,7 +122,7 @@ export class DeviceTensor {
   }
 
   /** Allocates an uninitialized tensor on device `deviceIndex` (default 0). Throws E_NO_DEVICE / E_OOM. */
-  static empty(shape: readonly number[], dtype: DType, deviceIndex = 0): DeviceTensor {
+  static empty<D extends DType>(shape: readonly number[], dtype: D, deviceIndex = 0): DeviceTensor<D> {
     checkShape(shape, 'DeviceTensor.empty(): shape');
     if (!isDType(dtype)) {
       throw new FlashAttentionError(
@@ -159,7 +159,7 @@ export class DeviceTensor {
   }
 
   /** Copies a host tensor to device `deviceIndex` (default 0). */
-  static async from(host: HostTensor, options: { deviceIndex?: number } = {}): Promise<DeviceTensor> {
+  static async from<D extends DType>(host: HostTensor<D>, options: { deviceIndex?: number } = {}): Promise<DeviceTensor<D>> {
     if (typeof host !== 'object' || host === null || !('data' in host)) {
       throw new FlashAttentionError(
         'E_ARG',
@@ -188,7 +188,7 @@ export class DeviceTensor {
   }
 
   /** Copies the data to a new host tensor. */
-  async toHost(): Promise<HostTensor> {
+  async toHost(): Promise<HostTensor<D>> {
     if (this.isContiguous) {
       const data = allocHost(this.dtype, this.size);
       await this.use('toHost()', async (buf) => {

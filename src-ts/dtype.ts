@@ -89,7 +89,11 @@ export function nativeArray(data: HostArray | ArrayBufferView): HostArray {
 }
 
 /** A zero-filled host array for `length` elements of `dtype`. @internal */
-export function allocHost(dtype: DType, length: number): HostArray {
+export function allocHost<D extends DType>(dtype: D, length: number): ArrayFor<D> {
+  return allocHostArray(dtype, length) as ArrayFor<D>;
+}
+
+function allocHostArray(dtype: DType, length: number): HostArray {
   switch (dtype) {
     case 'float32':
       return new Float32Array(length);

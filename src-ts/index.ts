@@ -1,12 +1,7 @@
 // index.ts — the public API of flashattn.
 export { flashAttention, flashAttentionBackward } from './attention';
-export type {
-  AttentionGradients,
-  AttentionResult,
-  BackwardCallOptions,
-  ExecutionOptions,
-  ForwardCallOptions,
-} from './attention';
+export type { AttentionGradients, AttentionResult, Float16ArrayLike, Float16DType, OutDType } from './api-types';
+export type { BackwardCallOptions, ExecutionOptions, ForwardCallOptions, Layout } from './attention';
 export { DeviceTensor } from './device-tensor';
 export { Stream } from './stream';
 export {
@@ -21,7 +16,7 @@ export {
   toFloat16,
   toFloat32,
 } from './dtype';
-export type { DType, HostArray } from './dtype';
+export type { ArrayFor, DType, HostArray } from './dtype';
 export { ERROR_CODES, FlashAttentionError, isFlashAttentionError } from './errors';
 export type { ErrorCode } from './errors';
 export { probe } from './probe';
@@ -29,6 +24,3 @@ export type { DeviceReport, ProbeReport } from './probe';
 export { tensor } from './tensor';
 export type { HostTensor, TensorData } from './tensor';
 export type { AnyTensor, AttentionDims, AttentionOptions, BackwardOptions } from './validate';
-
-/** @internal Internals for the CLI and tests; not part of the stable API. */
-export { planAttention } from './attention';

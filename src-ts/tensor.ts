@@ -1,16 +1,18 @@
 // tensor.ts — host tensors: a typed array, a shape, and a dtype.
-import { type DType, type HostArray, arrayMatches, arrayNameFor, isDType, isFloat16Array } from './dtype';
+import type { Float16ArrayLike, Float16DType } from './api-types';
+import { type ArrayFor, type DType, type HostArray, arrayMatches, arrayNameFor, isDType, isFloat16Array } from './dtype';
 import { FlashAttentionError, describeValue } from './errors';
 
-/** A tensor in host memory. Layout is row-major (C order); for attention, [batch, seqlen, heads, headDim]. */
+/** A tensor in host memory. Layout is row-major (C order); for attention, [batch, seqlen, heads, headDim].
+ * `data` is the typed array of its dtype: Float32Array, or a Uint16Array / Uint8Array of bits. */
 export interface HostTensor<D extends DType = DType> {
-  readonly data: HostArray;
+  readonly data: ArrayFor<D>;
   readonly shape: readonly number[];
   readonly dtype: D;
 }
 
 /** What tensor() accepts as data: a host typed array, or a Float16Array where the runtime has one. */
-export type TensorData = HostArray | ArrayBufferView;
+export type TensorData = HostArray | Float16ArrayLike;
 
 /** Number of elements of a shape. @internal */
 export function numel(shape: readonly number[]): number {
@@ -40,7 +42,13 @@ export function checkShape(shape: unknown, field: string): asserts shape is read
  * ('int32') or a Float16Array ('float16'); a Uint16Array needs 'float16' or 'bfloat16' and a Uint8Array 'float8_e4m3'.
  * The data is not copied. Throws E_DTYPE / E_SHAPE.
  */
-export function tensor<D extends DType>(data: TensorData, shape: readonly number[], dtype?: D): HostTensor<D> {
+export function tensor(data: Float32Array, shape: readonly number[], dtype?: 'float32'): HostTensor<'float32'>;
+export function tensor(data: Float16ArrayLike, shape: readonly number[], dtype?: 'float16'): HostTensor<'float16'>;
+export function tensor<D extends Float16DType>(data: Uint16Array, shape: readonly number[], dtype: D): HostTensor<D>;
+export function tensor(data: Uint8Array, shape: readonly number[], dtype: 'float8_e4m3'): HostTensor<'float8_e4m3'>;
+/** With a dtype only known at run time: the data must be that dtype's array. */
+export function tensor<D extends DType>(data: ArrayFor<D>, shape: readonly number[], dtype: D): HostTensor<D>;
+export function tensor(data: TensorData, shape: readonly number[], dtype?: DType): HostTensor {
   let array: unknown = data;
   let dt: DType | undefined = dtype;
   if (dt !== undefined && !isDType(dt)) {
@@ -92,7 +100,7 @@ export function tensor<D extends DType>(data: TensorData, shape: readonly number
       `tensor(): data has ${host.length} elements but shape ${describeValue(shape)} needs ${n}`,
     );
   }
-  return Object.freeze({ data: host, shape: Object.freeze([...shape]), dtype: dt as D });
+  return Object.freeze({ data: host, shape: Object.freeze([...shape]), dtype: dt });
 }
 
 /** True when `value` looks like a host tensor (has data/shape/dtype and is not a DeviceTensor). @internal */

@@ -152,8 +152,8 @@ function sameShape(fn: string, a: Operand, b: Operand): void {
 }
 
 function checkOptions(fn: string, options: unknown, allowed: string[]): Record<string, unknown> {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw err('E_ARG', fn, `options must be an object; got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {

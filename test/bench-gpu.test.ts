@@ -66,7 +66,7 @@ describe('flashattn bench on a (stand-in) GPU', () => {
   });
 
   it('prints progress as [i/n] lines on stderr', () => {
-    expect(progress[0]).toMatch(/^\[1\/\d+\] fwd d64 s512 full …$/);
+    expect(progress[0]).toMatch(/^\[1\/\d+\] fwd d64 s512 none …$/);
     expect(progress.some((l) => /causal/.test(l))).toBe(true);
   });
 

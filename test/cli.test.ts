@@ -41,6 +41,11 @@ describe('flashattn bench arguments', () => {
     expect(() => parseBenchArgs(['--seqlens', '512,abc'])).toThrow(/positive integers/);
     expect(() => parseBenchArgs(['--dtype', 'fp32'])).toThrow(/bf16 or fp16/);
   });
+  it('refuses head dims no kernel takes before running anything', () => {
+    expect(() => parseBenchArgs(['--headdims', '63'])).toThrow(/--headdims: head dims must be multiples of 8 up to 256; got 63/);
+    expect(() => parseBenchArgs(['--headdims', '64,264'])).toThrow(/got 264/);
+    expect(parseBenchArgs(['--headdims', '8,256']).headdims).toEqual([8, 256]);
+  });
 });
 
 describe('FLOP counting', () => {
@@ -106,5 +111,63 @@ describe('flashattn CLI', () => {
     const r = await capture(['bench', '--iters', '0']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/--iters needs an integer >= 1/);
+  });
+
+  it('bench --headdims 63 fails up front, with no benchmark rows', async () => {
+    const r = await capture(['bench', '--cpu', '--headdims', '63']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^flashattn: --headdims: head dims must be multiples of 8/);
+    expect(r.err).not.toMatch(/\[1\//);
+    expect(r.out).toBe('');
+  });
+
+  it("bench --masks none labels its rows 'none'", async () => {
+    const r = await capture(['bench', '--cpu', '--masks', 'none', '--seqlens', '32', '--heads', '1', '--headdims', '8',
+      '--ops', 'fwd', '--no-naive', '--iters', '1', '--warmup', '0']);
+    if (r.code !== 0) throw new Error(`bench failed (${r.code}): ${r.err}`);
+    expect(r.err).toMatch(/\[1\/1\] fwd d8 s32 none …/);
+    expect(r.out).toMatch(/ none /);
+    expect(`${r.out}${r.err}`).not.toMatch(/full|causal/);
+  });
+
+  it('inspect says how the addon was found and why it is this build', async () => {
+    const r = await capture(['inspect']);
+    expect(r.out).toMatch(/found as: +FLASHATTN_BINARY/);
+    expect(r.out).toMatch(/why: +/);
+    const j = JSON.parse((await capture(['inspect', '--json'])).out);
+    expect(j.load).toMatchObject({ origin: 'FLASHATTN_BINARY', file: process.env.FLASHATTN_BINARY });
+  });
+
+  it('prints a load failure with one flashattn: prefix', async () => {
+    const saved = process.env.FLASHATTN_BINARY;
+    process.env.FLASHATTN_BINARY = join(tmpdir(), 'no-such-dir', 'flashattn.node');
+    try {
+      let fresh: typeof import('../src-ts/cli') | undefined;
+      // A fresh module registry: the addon this file already loaded is not cached there.
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        fresh = require('../src-ts/cli') as typeof import('../src-ts/cli');
+      });
+      let err = '';
+      const so = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      const se = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+        err += String(s);
+        return true;
+      });
+      let code: number;
+      try {
+        code = await fresh!.main(['inspect']);
+      } finally {
+        so.mockRestore();
+        se.mockRestore();
+      }
+      const r = { code, err };
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^flashattn: Could not load the native addon of flashattn/);
+      expect(r.err).not.toMatch(/flashattn: flashattn:/);
+      expect(r.err).toContain('no-such-dir');
+    } finally {
+      process.env.FLASHATTN_BINARY = saved;
+    }
   });
 });

@@ -85,6 +85,8 @@ Plan plan_cached(Op op, const AttnParams& p, const DeviceFacts& dev, const std::
       table->emplace(key, plan);
     }
   }
+  // The sm90 rule also reads strides and pointers the key does not hold: ask it every time.
+  if (plan.path == KernelPath::kSm90 && !sm90_forward_covers(p, nullptr)) plan = make_plan(op, p, dev, compiled, force);
   if (plan.ok() && !pointers_aligned(op, p)) {
     Plan none;
     none.reason = "the CUDA kernels need 16-byte aligned tensors (a view's element offset must be a multiple of " +

@@ -6,6 +6,10 @@
 
 #include "plan/sm80_table.h"
 
+#if FLASHATTN_WITH_SM90
+#include "sm90/api.h"
+#endif
+
 namespace flashattn::plan {
 
 namespace {
@@ -196,7 +200,11 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
   if (sm90) {
     Plan plan;
     plan.path = KernelPath::kSm90;
+#if FLASHATTN_WITH_SM90
+    plan.kernel_head_dim = sm90::fwd_kernel_head_dim(p.d);
+#else
     plan.kernel_head_dim = p.d;
+#endif
     return plan;
   }
   if (p.dtype == DType::kFloat8E4M3) {
@@ -214,9 +222,12 @@ std::vector<std::string> device_paths(const DeviceFacts& dev, const std::vector<
   for (Op op : {Op::kForward, Op::kBackward}) {
     for (DType dt : {DType::kFloat16, DType::kBFloat16, DType::kFloat8E4M3}) {
       for (int hd : sm80::kHeadDims) {
-        AttnParams q;  // a capability query: b == 0
+        AttnParams q;  // a capability query: b == 0 (one row, one head, contiguous, unit scale)
         q.dtype = dt;
         q.d = hd;
+        q.s_q = q.s_k = q.h = q.h_k = 1;
+        q.scale = 1.f;
+        set_contiguous_strides(q);
         const Plan plan = make_plan(op, q, dev, compiled, Force::kAuto);
         if (plan.ok()) {
           has[static_cast<int>(plan.path)] = true;

@@ -1,0 +1,43 @@
+// decode/api.h — entry points of the split-KV decode path (KV-cache attention), plain C++.
+//
+// Every function throws flashattn::cuda::Error (cuda/api.h) on bad input or a CUDA failure; none
+// exits or aborts. decode_forward enqueues on `stream` and returns without waiting.
+//
+// Planning: call decode_num_splits() (or set params.num_splits yourself), then
+// decode_workspace_bytes() with the same SM count, allocate that much device memory, set
+// params.workspace_bytes, and call decode_forward(). With num_splits == 0 decode_forward picks
+// the splits from the current device's SM count, which must be the SM count used for the workspace.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include "../api.h"  // flashattn::cuda::Error (a plain "api.h" would name this file)
+#include "decode/decode_params.h"
+
+namespace flashattn::decode {
+
+// Why `p` cannot run on the decode kernels, or nullptr when it can (sizes, dtype, alignment).
+// decode_forward throws Error with this text.
+const char* decode_unsupported(const DecodeParams& p);
+
+// Splits of the context for `p` on a device with `num_sms` SMs: p.num_splits when set, otherwise
+// a wave-efficiency heuristic over (batch × KV heads × query tiles) CTAs and the key blocks of
+// p.seqlen_k_hint (or the cache capacity). Always in [1, kMaxSplits].
+int decode_num_splits(const DecodeParams& p, int num_sms);
+constexpr int kMaxSplits = 256;
+
+// Device bytes decode_forward needs for `p` (0 when one split suffices): partial O (float32) and
+// partial LSE per split.
+size_t decode_workspace_bytes(const DecodeParams& p, int num_sms);
+
+// Appends k_new/v_new (when present), attends, and combines the splits. All pointers are device
+// pointers on the current device; `workspace` holds params.workspace_bytes bytes (null when 0).
+void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream);
+
+// What ran, e.g. "decode d128 bf16 m16 splits 32" (for benches and inspect).
+std::string decode_kernel_name(const DecodeParams& p, int num_sms);
+
+}  // namespace flashattn::decode

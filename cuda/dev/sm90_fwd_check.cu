@@ -1,0 +1,332 @@
+// sm90_fwd_check.cu — stand-alone dev harness for the sm90 forward (not part of the addon).
+// Build with cuda/dev/sm90_build.sh; versions and verdicts are in docs/perf-notes.md,
+// "Forward (sm90)".
+//
+//   sm90_fwd_check [--check] [--variants] [--time] [--small]
+//     --check     sm90_forward() against a float64 CPU reference: head dims 64/128/256 (and 32, 96,
+//                 192 on the next larger kernel), fp16/bf16, none/causal/windows, GQA/MQA, seqlens
+//                 1/17/1000/4097, s_q != s_k both ways, (b, s, h, d) and (b, h, s, d) strides.
+//                 Rule (DESIGN): max|ours - ref| <= 2 max|naive in dtype - ref| + 1e-5, no NaN,
+//                 outputs poisoned before every run, empty rows O = 0 and LSE = -inf exactly,
+//                 |LSE - ref| <= 1e-3.
+//     --variants  the candidates of variants() below: checked on two cases, then timed
+//     --time      the bench shapes: bf16, batch·seqlen 16k, hidden 2048, d 64/128/256, seqlen
+//                 512..16k, causal and not, and window [4096, 0] at 16k; median of 25 runs after
+//                 5 warm-ups over 3 rotating input sets; TFLOP/s = 4·b·h·s²·d (halved for causal)
+//     --small     a few tiny cases only (for compute-sanitizer)
+//     --np        leave out the persistent candidates; --time then runs the shipped tiles with one
+//                 block per work tile instead of sm90_forward() (a fallback if persistence fails)
+//     --one D S C one bench shape (head dim D, seqlen S, causal C = 0/1), 3 launches (for ncu)
+//   no flag: --check --variants --time
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "api.h"
+#include "dev/fwd_reference.h"
+#include "params.h"
+#include "sm90/api.h"
+#include "sm90/fwd_launch.cuh"
+
+namespace {
+
+void launch_sm90(const AttnParams& p, cudaStream_t s) { flashattn::sm90::sm90_forward(p, s); }
+
+// The shipped tiles of each head dim, one block per work tile (bf16; for --time --np).
+template <int D>
+void launch_shipped_np(const AttnParams& p, cudaStream_t s) {
+  using Cfg = flashattn::sm90::FwdConfig<D>;
+  if (p.window_left >= 0 || p.window_right >= 0) {
+    flashattn::sm90::launch_fwd_tile<typename Cfg::Masked, flashattn::sm80::Bf16>(p, s, false);
+  } else {
+    flashattn::sm90::launch_fwd_tile<typename Cfg::Full, flashattn::sm80::Bf16>(p, s, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Candidates: FwdTile<D, kBlockN, kStages, pingpong> x persistent grid or one block per tile,
+// beside the shipped FwdConfig. --check runs every case through each candidate of its head dim.
+using flashattn::sm80::Bf16;
+using flashattn::sm80::Fp16;
+using flashattn::sm90::FwdTile;
+using flashattn::sm90::launch_fwd_tile;
+using Launch = void (*)(const AttnParams&, cudaStream_t);
+struct Variant {
+  const char* name;
+  int d;
+  int smem;
+  bool persistent;
+  Launch launch;
+};
+template <typename Tile, bool kPersistent>
+void launch_either(const AttnParams& p, cudaStream_t s) {
+  if (p.dtype == DType::kBFloat16) {
+    launch_fwd_tile<Tile, Bf16>(p, s, kPersistent);
+  } else {
+    launch_fwd_tile<Tile, Fp16>(p, s, kPersistent);
+  }
+}
+template <typename Tile, bool kPersistent>
+Variant variant(const char* name) {
+  return {name, Tile::kHeadDim, Tile::kSmemBytes, kPersistent, launch_either<Tile, kPersistent>};
+}
+bool g_only_np = false;  // --np: leave out persistent candidates and time the shipped tile one block per tile
+std::vector<Variant> variants() {
+  std::vector<Variant> all = {
+      variant<FwdTile<64, 128, 3>, false>("d64  128x128 s3 pp"),
+      variant<FwdTile<64, 128, 3>, true>("d64  128x128 s3 pp persist"),
+      variant<FwdTile<64, 192, 2>, true>("d64  128x192 s2 pp persist"),
+      variant<FwdTile<128, 128, 2>, false>("d128 128x128 s2 pp"),
+      variant<FwdTile<128, 128, 3>, false>("d128 128x128 s3 pp"),
+      variant<FwdTile<128, 128, 3>, true>("d128 128x128 s3 pp persist"),
+      variant<FwdTile<128, 176, 2>, true>("d128 128x176 s2 pp persist"),
+      variant<FwdTile<256, 64, 2>, false>("d256 128x64 s2 pp"),
+      variant<FwdTile<256, 64, 2>, true>("d256 128x64 s2 pp persist"),
+      variant<FwdTile<256, 80, 2>, false>("d256 128x80 s2 pp"),
+      variant<FwdTile<256, 80, 2>, true>("d256 128x80 s2 pp persist"),
+  };
+  std::vector<Variant> out;
+  for (const Variant& v : all) {
+    if (!(g_only_np && v.persistent)) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<Case> sm90_cases(bool small) {
+  const DType fp16 = DType::kFloat16, bf16 = DType::kBFloat16;
+  std::vector<Case> cs;
+  if (small) {
+    cs.push_back({1, 130, 77, 4, 2, 64, bf16, -1, 0, false});
+    cs.push_back({2, 33, 200, 2, 1, 128, fp16, 20, 3, true});
+    cs.push_back({1, 129, 129, 2, 2, 256, bf16, -1, -1, false});
+    cs.push_back({2, 1100, 300, 8, 2, 64, bf16, -1, 0, false});  // 144 tiles: blocks take several
+    return cs;
+  }
+  // {s_q, s_k} pairs: tails of one row, of a block, odd lengths, s_q > s_k (empty rows under a
+  // causal mask) and s_q < s_k.
+  const int pairs[][2] = {{1, 1}, {17, 17}, {1000, 1000}, {17, 1000}, {1000, 17}, {129, 300}, {300, 129}, {1, 1000}};
+  const int heads[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 3}};            // MHA, GQA, MQA
+  const int wins[][2] = {{50, 7}, {0, 0}, {200, -1}, {-1, 30}, {128, 0}, {3, 100}};
+  int n = 0;
+  for (int d : {64, 128, 256, 32, 96, 192})
+    for (DType dt : {fp16, bf16})
+      for (int m = 0; m < 3; ++m) {
+        const int* sp = pairs[n % 8];
+        const int* hh = heads[n % 4];
+        Case c{1 + n % 2, sp[0], sp[1], hh[0], hh[1], d, dt, -1, -1, n % 3 == 2};
+        if (m == 1) { c.wl = -1; c.wr = 0; }
+        if (m == 2) { c.wl = wins[n % 6][0]; c.wr = wins[n % 6][1]; }
+        cs.push_back(c);
+        ++n;
+      }
+  // Every head dim and dtype on the length-1000 square with each mask, and longer ones.
+  for (int d : {64, 128, 256})
+    for (DType dt : {fp16, bf16}) {
+      cs.push_back({1, 1000, 1000, 2, 1, d, dt, -1, -1, false});
+      cs.push_back({1, 1000, 1000, 2, 2, d, dt, -1, 0, true});
+      cs.push_back({2, 1000, 1037, 2, 1, d, dt, 300, 0, false});
+    }
+  cs.push_back({1, 4097, 4097, 2, 1, 128, bf16, -1, 0, false});
+  cs.push_back({1, 4097, 4000, 2, 2, 64, fp16, 1000, 0, true});
+  cs.push_back({1, 517, 4097, 8, 2, 128, fp16, 3000, 0, false});
+  cs.push_back({1, 2048, 2048, 2, 2, 256, bf16, -1, -1, false});
+  cs.push_back({2, 1, 1, 3, 1, 64, fp16, -1, 0, false});
+  // More work tiles than SMs, so persistent blocks walk several tiles (some without keys).
+  cs.push_back({4, 1000, 1000, 8, 2, 128, bf16, -1, 0, false});
+  cs.push_back({2, 2000, 600, 8, 8, 64, fp16, -1, 0, true});
+  cs.push_back({3, 700, 1500, 12, 4, 256, bf16, 100, 20, false});
+  cs.push_back({2, 1000, 1000, 16, 1, 96, fp16, -1, -1, false});
+  return cs;
+}
+
+// One case through `launch`, poisoned first; returns the score (exceptions land in *err).
+Score run_case(const Case& c, const HostData& hd, float scale, cudaStream_t stream,
+               const std::function<void(const AttnParams&, cudaStream_t)>& launch, std::string* err) {
+  DeviceCase dc;
+  make_device_case(c, scale, hd, dc);
+  Score sc;
+  try {
+    poison(dc, c);
+    launch(dc.p, stream);
+    CK(cudaStreamSynchronize(stream));
+    sc = compare(c, hd, dc);
+  } catch (const std::exception& e) {
+    *err = e.what();
+  }
+  return sc;
+}
+
+void make_host(std::mt19937_64& rng, const Case& c, HostData& hd) {
+  fill_host(rng, c.b * c.s_q * c.h * c.d, c.dt, hd.q, hd.qb);
+  fill_host(rng, c.b * c.s_k * c.h_k * c.d, c.dt, hd.k, hd.kb);
+  fill_host(rng, c.b * c.s_k * c.h_k * c.d, c.dt, hd.v, hd.vb);
+  reference(c, 1.f / std::sqrt(static_cast<float>(c.d)), hd);
+}
+
+int run_checks(bool small, std::mt19937_64& rng) {
+  std::printf("\n== correctness: sm90_forward() (%s) and every candidate tile of the head dim vs float64\n"
+              "   (pass: err <= bound = 2 x naive-in-dtype err + 1e-5, no NaN, empty rows exact, |lse err| <= 1e-3)\n",
+              g_only_np ? "skipped: --np" : "shipped");
+  std::printf("%-4s %-4s %-13s %2s %5s %5s %5s %-4s | %-9s %-9s %-9s | %s\n", "d", "dt", "mask", "b", "s_q", "s_k", "h/hk",
+              "lay", "err", "bound", "lse", "result");
+  int fails = 0;
+  cudaStream_t stream;
+  CK(cudaStreamCreate(&stream));
+  for (const Case& c : sm90_cases(small)) {
+    HostData hd;
+    make_host(rng, c, hd);
+    std::string err;
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.d));
+    Score sc;
+    sc.pass = true;
+    if (!g_only_np) sc = run_case(c, hd, scale, stream, launch_sm90, &err);
+    bool ok = err.empty() && sc.pass;
+    for (const Variant& v : variants()) {
+      if (v.d != flashattn::sm90::fwd_kernel_head_dim(c.d)) continue;
+      std::string verr;
+      const Score vs = run_case(c, hd, scale, stream, v.launch, &verr);
+      if (!verr.empty() || !vs.pass) {
+        std::printf("     candidate %s FAILS: err %.2e, %ld NaN, %ld bad empty %s\n", v.name, vs.err, vs.nan, vs.bad_empty, verr.c_str());
+        ok = false;
+      }
+      if (g_only_np && vs.err >= sc.err) sc = vs;  // report the worst candidate
+    }
+    fails += !ok;
+    char hh[16];
+    std::snprintf(hh, sizeof hh, "%d/%d", c.h, c.h_k);
+    std::printf("%-4d %-4s %-13s %2d %5d %5d %5s %-4s | %9.2e %9.2e %9.2e | %s%s%s\n", c.d, dt_short(c.dt), c.mask_name().c_str(),
+                c.b, c.s_q, c.s_k, hh, c.bhsd ? "bhsd" : "bshd", sc.err, 2 * sc.bound_err + 1e-5, sc.lse_err,
+                ok ? "PASS" : "FAIL", err.empty() ? "" : " ", err.c_str());
+    if (!ok && (sc.nan || sc.bad_empty)) std::printf("     %ld NaN, %ld wrong empty-row values\n", sc.nan, sc.bad_empty);
+    std::fflush(stdout);
+  }
+  CK(cudaStreamDestroy(stream));
+  std::printf("correctness: %d failing case(s)\n", fails);
+  return fails;
+}
+
+int run_variants(std::mt19937_64& rng) {
+  std::printf("\n== tile variants (bf16): check vs float64 on two cases, then TFLOP/s (hidden 2048)\n");
+  std::printf("%-28s %6s | %-9s %-9s | %7s %7s %7s %7s %7s %7s\n", "variant", "smemKB", "err", "bound", "16k nc", "16k c", "2k nc",
+              "2k c", "512 nc", "512 c");
+  int fails = 0;
+  cudaStream_t stream;
+  CK(cudaStreamCreate(&stream));
+  for (const Variant& v : variants()) {
+    const Case cases[2] = {{1, 1000, 1037, 4, 2, v.d, DType::kBFloat16, -1, -1, false},
+                           {2, 1037, 1000, 2, 1, v.d, DType::kBFloat16, 300, 0, true}};
+    double err = 0, bound = 0;
+    bool ok = true;
+    std::string why;
+    for (const Case& c : cases) {
+      HostData hd;
+      make_host(rng, c, hd);
+      const Score sc = run_case(c, hd, 1.f / std::sqrt(static_cast<float>(c.d)), stream, v.launch, &why);
+      err = std::max(err, sc.err);
+      bound = std::max(bound, 2 * sc.bound_err + 1e-5);
+      ok = ok && sc.pass && why.empty();
+    }
+    fails += !ok;
+    float tf[6];
+    int k = 0;
+    for (int s : {16384, 2048, 512})
+      for (int causal = 0; causal < 2; ++causal) {
+        const TimeShape t{16384 / s, s, 2048 / v.d, v.d, -1, causal ? 0 : -1};
+        Timer tm(t);
+        tf[k++] = static_cast<float>(fwd_flops(t) / (tm.median_ms(v.launch) * 1e9));
+      }
+    std::printf("%-28s %6d | %9.2e %9.2e | %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f %s%s\n", v.name, v.smem / 1024, err, bound, tf[0], tf[1],
+                tf[2], tf[3], tf[4], tf[5], ok ? "" : "FAIL ", why.c_str());
+    std::fflush(stdout);
+  }
+  CK(cudaStreamDestroy(stream));
+  return fails;
+}
+
+// ---------------------------------------------------------------------------------------------
+void run_timing() {
+  auto launch_for = [](int d) -> void (*)(const AttnParams&, cudaStream_t) {
+    if (!g_only_np) return launch_sm90;
+    return d == 64 ? launch_shipped_np<64> : d == 128 ? launch_shipped_np<128> : launch_shipped_np<256>;
+  };
+  std::printf("\n== %s TFLOP/s, bf16, batch*seqlen = 16384, hidden 2048 (median of 25, 3 rotating input sets)\n",
+              g_only_np ? "shipped tiles, one block per tile (--np)" : "sm90_forward()");
+  std::printf("%-5s %-7s %-7s %8s %8s %10s\n", "d", "seqlen", "causal", "batch", "ms", "TFLOP/s");
+  double causal16k[257] = {};
+  std::vector<double> all;
+  for (int d : {64, 128, 256})
+    for (int causal = 0; causal < 2; ++causal)
+      for (int s = 512; s <= 16384; s *= 2) {
+        const TimeShape t{16384 / s, s, 2048 / d, d, -1, causal ? 0 : -1};
+        Timer tm(t);
+        const float ms = tm.median_ms(launch_for(d));
+        if (causal && s == 16384) causal16k[d] = ms;
+        const double tflops = fwd_flops(t) / (ms * 1e9);
+        all.push_back(tflops);
+        std::printf("%-5d %-7d %-7s %8d %8.3f %10.1f\n", d, s, causal ? "yes" : "no", t.b, ms, tflops);
+        std::fflush(stdout);
+      }
+  std::printf("\n== window [4096, 0] at seqlen 16k vs full causal\n");
+  for (int d : {64, 128, 256}) {
+    const TimeShape t{1, 16384, 2048 / d, d, 4096, 0};
+    Timer tm(t);
+    const float ms = tm.median_ms(launch_for(d));
+    std::printf("d%-4d window ms %8.3f  causal ms %8.3f  ratio %.3f  %6.1f TFLOP/s\n", d, ms, causal16k[d], ms / causal16k[d],
+                fwd_flops(t) / (ms * 1e9));
+  }
+  {
+    const TimeShape t{1, 16384, 16, 128, -1, -1};
+    Timer tm(t);
+    const float a = tm.median_ms(launch_for(128)), b = tm.median_ms(launch_for(128));
+    std::printf("\nrepeat d128 16k non-causal: %.3f ms, %.3f ms (spread %.1f%%)\n", a, b, 100.0 * std::fabs(a - b) / std::min(a, b));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool check = false, vars = false, timing = false, small = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--one" && i + 3 < argc) {
+      const int d = std::atoi(argv[i + 1]), s = std::atoi(argv[i + 2]), causal = std::atoi(argv[i + 3]);
+      const TimeShape t{16384 / s, s, 2048 / d, d, -1, causal ? 0 : -1};
+      Timer tm(t);
+      for (int r = 0; r < 3; ++r) launch_sm90(tm.sets[r], tm.stream);
+      CK(cudaStreamSynchronize(tm.stream));
+      CK(cudaGetLastError());
+      std::printf("--one d%d s%d causal %d: ran\n", d, s, causal);
+      return 0;
+    }
+    if (a == "--check") check = true;
+    else if (a == "--np") g_only_np = true;
+    else if (a == "--variants") vars = true;
+    else if (a == "--time") timing = true;
+    else if (a == "--small") small = check = true;
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!check && !vars && !timing) check = vars = timing = true;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s sm_%d%d, %d SMs, %zu KB smem opt-in, L2 %d MB\n", prop.name, prop.major, prop.minor,
+              prop.multiProcessorCount, prop.sharedMemPerBlockOptin / 1024, prop.l2CacheSize >> 20);
+  const uint64_t seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
+  std::printf("seed: %" PRIu64 "\n", seed);
+  std::mt19937_64 rng(seed);
+  int fails = 0;
+  if (check) fails += run_checks(small, rng);
+  if (vars) fails += run_variants(rng);
+  if (timing) run_timing();
+  std::printf("\nsm90_fwd_check: %s (%d failing)\n", fails ? "FAIL" : "PASS", fails);
+  return fails ? 1 : 0;
+}

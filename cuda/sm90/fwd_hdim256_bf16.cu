@@ -1,0 +1,6 @@
+// One instantiation of the sm90 forward: head dim 256, bf16. (One per file keeps builds parallel.)
+#include "sm90/fwd_launch.cuh"
+
+namespace flashattn::sm90 {
+template void launch_fwd<sm80::Bf16, 256>(const AttnParams&, cudaStream_t);
+}  // namespace flashattn::sm90

@@ -1,0 +1,75 @@
+// fwd_launch.cuh — tile shapes per head dim and the templated launcher of the sm90 forward.
+// Included by the per-instantiation files fwd_hdim{D}_{bf16,fp16}.cu (and the dev harness).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "params.h"
+#include "common/check.h"
+#include "sm90/fwd_kernel.cuh"
+#include "sm90/fwd_params.h"
+
+namespace flashattn::sm90 {
+
+// Two tiles per compiled head dim, measured on an H200 (docs/perf-notes.md, "Forward (sm90)"):
+//   Full    unmasked requests: a persistent grid (one block per SM walks the work tiles), so a
+//           tile's epilogue overlaps the next tile's copies; all tiles are equally long, so the
+//           blocks stay in step and the tiles in flight keep sharing one head's K/V in L2.
+//   Masked  causal or windowed requests: one block per work tile. Tiles differ in length, and the
+//           hardware's in-order block dispatch balances them (a static persistent walk ran d128
+//           causal at 16k 30% slower: blocks drift apart, onto different heads' K/V).
+// FwdTile<D, kBlockN, kStages, pingpong>; 128 query rows per tile.
+template <int D>
+struct FwdConfig;
+template <>
+struct FwdConfig<64> {
+  using Full = FwdTile<64, 192, 2>;
+  using Masked = FwdTile<64, 128, 3>;
+};
+template <>
+struct FwdConfig<128> {
+  using Full = FwdTile<128, 176, 2>;
+  using Masked = FwdTile<128, 128, 2>;
+};
+template <>
+struct FwdConfig<256> {
+  using Full = FwdTile<256, 80, 2>;
+  using Masked = FwdTile<256, 80, 2>;
+};
+
+// Builds the kernel's parameters (tensor maps included) for tile shape `block_n` (fwd_host.cu).
+FwdParams make_fwd_params(const AttnParams& p, int block_n);
+
+// Blocks to launch for `tiles` work tiles: one each, or (persistent) one per SM at most.
+int fwd_grid(int tiles, bool persistent);
+
+template <typename Tile, typename Elem>
+void launch_fwd_tile(const AttnParams& p, cudaStream_t stream, bool persistent) {
+  const FwdParams params = make_fwd_params(p, Tile::kBlockN);
+  auto kernel = fwd_kernel<Tile, Elem>;
+  cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes),
+                  "cudaFuncSetAttribute(sm90 forward shared memory)");
+  kernel<<<fwd_grid(params.tiles, persistent), Tile::kThreads, Tile::kSmemBytes, stream>>>(params);
+  cuda::check(cudaGetLastError(), "sm90 forward kernel launch");
+}
+
+template <typename Elem, int D>
+void launch_fwd(const AttnParams& p, cudaStream_t stream) {
+  const bool masked = p.window_left >= 0 || p.window_right >= 0;
+  if (masked) {
+    launch_fwd_tile<typename FwdConfig<D>::Masked, Elem>(p, stream, false);
+  } else {
+    launch_fwd_tile<typename FwdConfig<D>::Full, Elem>(p, stream, true);
+  }
+}
+
+// Defined once each in fwd_hdim{D}_{bf16,fp16}.cu.
+#define FLASHATTN_SM90_FWD_EXTERN(D)                                                   \
+  extern template void launch_fwd<sm80::Fp16, D>(const AttnParams&, cudaStream_t); \
+  extern template void launch_fwd<sm80::Bf16, D>(const AttnParams&, cudaStream_t);
+FLASHATTN_SM90_FWD_EXTERN(64)
+FLASHATTN_SM90_FWD_EXTERN(128)
+FLASHATTN_SM90_FWD_EXTERN(256)
+#undef FLASHATTN_SM90_FWD_EXTERN
+
+}  // namespace flashattn::sm90
