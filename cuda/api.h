@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "params.h"
+#include "plan/plan.h"
 
 namespace flashattn::cuda {
 
@@ -28,17 +29,10 @@ class Error : public std::runtime_error {
   bool oom_;
 };
 
-// Which kernel family runs a request. kNone means "not supported here"; the reason says why.
-enum class KernelPath : int32_t { kNone = 0, kSm80 = 1, kSm90 = 2 };
-
-inline const char* kernel_path_name(KernelPath p) {
-  switch (p) {
-    case KernelPath::kNone: return "none";
-    case KernelPath::kSm80: return "sm80";
-    case KernelPath::kSm90: return "sm90";
-  }
-  return "unknown";
-}
+// The plan's vocabulary (plan/plan.h), under the names the CUDA layer has always used.
+using plan::KernelPath;
+using plan::kernel_path_name;
+using plan::Op;
 
 struct DeviceInfo {
   int index = 0;
@@ -63,16 +57,14 @@ struct ProbeInfo {
 // Reads the runtime, the driver and every device. Never throws: failures land in .error.
 ProbeInfo probe();
 
-enum class Op : int32_t { kForward = 0, kBackward = 1 };
+// The plan for a request on a real device: plan::make_plan with this device's facts, the archs
+// compiled into this binary and FLASHATTN_KERNEL_PATH, cached per shape key (plan/cache.h); the
+// tensors' pointer alignment is checked on every call. Dispatch, select(), the bench and probe()
+// all get their answer here. Throws Error only when the device cannot be queried.
+plan::Plan plan_for(Op op, const AttnParams& params, int device);
 
-struct Selection {
-  KernelPath path = KernelPath::kNone;
-  int kernel_head_dim = 0;  // the compiled head dim that runs this request (>= params.d)
-  std::string reason;       // when path == kNone: why not
-};
-
-// The one selection function: dispatch and probe()/inspect both ask it.
-Selection select_kernel(Op op, const AttnParams& params, const DeviceInfo& device);
+// The archs compiled into this binary (FLASHATTN_CUDA_ARCHS, else nvcc's __CUDA_ARCH_LIST__).
+const std::vector<plan::ArchTarget>& compiled_archs();
 
 // ---- memory and streams (device index is explicit everywhere) --------------------------------
 using Stream = void*;
@@ -83,15 +75,39 @@ void stream_synchronize(Stream stream);
 
 void* device_alloc(int device, size_t bytes);  // throws Error with out_of_memory() on OOM
 void device_free(int device, void* ptr) noexcept;
+// Returns memory no work uses any more (every call that used it has completed): it is kept for
+// the next allocation of the same size on this device (up to kDeviceCacheBytes per device), so
+// the outputs of repeated calls cost no allocator call; beyond that it is freed like device_free.
+void device_release(int device, void* ptr, size_t bytes) noexcept;
+inline constexpr size_t kDeviceCacheBytes = size_t(2) << 30;
+// Idle bytes the cache of device `device` holds.
+size_t device_cached_bytes(int device) noexcept;
+// Stream-ordered allocation on `stream` from the device's pool (cudaMallocAsync; no host wait).
+// The memory is usable by work enqueued on `stream` after this call, and by any stream once that
+// work has completed. device_free_async orders the free on `stream`.
+void* device_alloc_async(int device, size_t bytes, Stream stream);
+void device_free_async(int device, void* ptr, Stream stream) noexcept;
+// Page-locked host memory (cudaHostAlloc, portable), for staging copies.
+void* pinned_alloc(size_t bytes);
+void pinned_free(void* ptr) noexcept;
+// Completion events (timing disabled) from a per-device pool. event_record marks the point on
+// `stream` after the work enqueued so far; event_query says whether the work before it has
+// completed: 1 yes, 0 not yet, -1 it failed (a kernel fault, say; *why says how).
+void* event_acquire(int device);
+void event_release(int device, void* event) noexcept;
+void event_record(int device, void* event, Stream stream);
+int event_query(void* event, std::string* why) noexcept;
 void copy_to_device(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void copy_to_host(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void fill_bytes(int device, void* dst, int value, size_t bytes, Stream stream);
 
 // ---- attention ---------------------------------------------------------------------------
 // All pointers in params are device pointers on `device`. Enqueues on `stream`; does not wait.
-// Workspace the kernels need is allocated stream-ordered and freed before returning.
-void forward(int device, const AttnParams& params, Stream stream);
-void backward(int device, const AttnParams& params, Stream stream);
+// `plan` is plan_for()'s answer for these params (an error when it is none). Workspace the
+// kernels need is allocated stream-ordered from the device's pool and freed stream-ordered
+// before returning, so it is reused by the next call rather than allocated from the driver.
+void forward(int device, const AttnParams& params, const plan::Plan& plan, Stream stream);
+void backward(int device, const AttnParams& params, const plan::Plan& plan, Stream stream);
 
 // Naive "standard attention" (materialized s_q x s_k scores in device memory), the paper's
 // baseline for the benchmark. Forward only; writes out and lse like forward().

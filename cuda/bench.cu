@@ -17,8 +17,8 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/device.h"
-#include "sm80/fwd_host.h"
+#include "common/check.h"
+#include "sm80/launch.h"
 
 namespace flashattn::cuda {
 namespace {
@@ -56,7 +56,7 @@ void fill_random(void* p, size_t n, DType dt, uint64_t seed, cudaStream_t stream
   } else {
     fill_normal<__nv_bfloat16><<<blocks, threads, 0, stream>>>(static_cast<__nv_bfloat16*>(p), n, seed);
   }
-  fwd_check(cudaGetLastError(), "bench fill kernel launch");
+  check(cudaGetLastError(), "bench fill kernel launch");
 }
 
 // Owns the bench's device allocations and events; releases them on every exit path.
@@ -68,13 +68,13 @@ struct BenchResources {
 
   void* alloc(size_t bytes, const char* what) {
     void* p = nullptr;
-    fwd_check(cudaMalloc(&p, bytes > 0 ? bytes : 16), (std::string("cudaMalloc(bench ") + what + ")").c_str());
+    check(cudaMalloc(&p, bytes > 0 ? bytes : 16), (std::string("cudaMalloc(bench ") + what + ")").c_str());
     buffers.push_back(p);
     return p;
   }
   cudaEvent_t event() {
     cudaEvent_t e = nullptr;
-    fwd_check(cudaEventCreate(&e), "cudaEventCreate");
+    check(cudaEventCreate(&e), "cudaEventCreate");
     events.push_back(e);
     return e;
   }
@@ -89,29 +89,28 @@ struct BenchResources {
 }  // namespace
 
 BenchResult bench(int device, const BenchRequest& req) {
-  fwd_check(cudaSetDevice(device), "cudaSetDevice");
+  check(cudaSetDevice(device), "cudaSetDevice");
   AttnParams p = req.shape;
   if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
-    fwd_fail(std::string("bench: the CUDA kernels take float16 or bfloat16, got ") + dtype_name(p.dtype));
+    fail(std::string("bench: the CUDA kernels take float16 or bfloat16, got ") + dtype_name(p.dtype));
   }
   if (p.h_k <= 0) p.h_k = p.h;
   if (p.b <= 0 || p.s_q <= 0 || p.s_k <= 0 || p.h <= 0 || p.d <= 0 || p.h % p.h_k != 0) {
-    fwd_fail("bench: sizes must be positive and heads a multiple of KV heads");
+    fail("bench: sizes must be positive and heads a multiple of KV heads");
   }
-  if (req.iters <= 0 || req.warmup < 0) fwd_fail("bench: iters must be positive and warmup non-negative");
-  if (req.naive && req.op != Op::kForward) fwd_fail("bench: the naive baseline is forward only");
+  if (req.iters <= 0 || req.warmup < 0) fail("bench: iters must be positive and warmup non-negative");
+  if (req.naive && req.op != Op::kForward) fail("bench: the naive baseline is forward only");
   if (!(p.scale > 0.f)) p.scale = 1.f / std::sqrt(static_cast<float>(p.d));
   set_contiguous_strides(p);
 
   // Say what runs before allocating anything, so an unsupported request fails fast.
   BenchResult result;
   const char* dt = p.dtype == DType::kFloat16 ? "fp16" : "bf16";
-  const DeviceInfo info = dispatch_device_info(device);
-  const Selection sel = select_kernel(req.op, p, info);
+  const plan::Plan sel = plan_for(req.op, p, device);
   if (req.naive) {
     result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dt;
   } else if (sel.path == KernelPath::kNone) {
-    fwd_fail("bench: " + sel.reason);
+    fail("bench: " + sel.reason);
   } else {
     result.kernel = std::string(kernel_path_name(sel.path)) + (req.op == Op::kForward ? " fwd d" : " bwd d") +
                     std::to_string(sel.kernel_head_dim) + " " + dt;
@@ -119,7 +118,7 @@ BenchResult bench(int device, const BenchRequest& req) {
 
   BenchResources res;
   res.device = device;
-  fwd_check(cudaStreamCreateWithFlags(&res.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaStreamCreateWithFlags(&res.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   const size_t elem = dtype_size(p.dtype);
   const size_t nq = static_cast<size_t>(p.b) * p.s_q * p.h * p.d;
   const size_t nk = static_cast<size_t>(p.b) * p.s_k * p.h_k * p.d;
@@ -137,27 +136,27 @@ BenchResult bench(int device, const BenchRequest& req) {
     p.dk = res.alloc(nk * elem, "dk");
     p.dv = res.alloc(nk * elem, "dv");
     fill_random(const_cast<void*>(p.dout), nq, p.dtype, 4, res.stream);
-    forward(device, p, res.stream);  // the backward reads the real out and lse
+    forward(device, p, plan_for(Op::kForward, p, device), res.stream);  // the backward reads the real out and lse
   }
 
   auto run_once = [&]() {
     if (req.naive) {
       naive_forward(device, p, res.stream);
     } else if (req.op == Op::kForward) {
-      forward(device, p, res.stream);
+      forward(device, p, sel, res.stream);
     } else {
-      backward(device, p, res.stream);
+      backward(device, p, sel, res.stream);
     }
   };
   for (int i = 0; i < req.warmup; ++i) run_once();
-  fwd_check(cudaStreamSynchronize(res.stream), "bench warm-up");
+  check(cudaStreamSynchronize(res.stream), "bench warm-up");
 
   cudaMemPool_t pool = nullptr;
-  fwd_check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+  check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
   // DeviceBuffers also come from this pool (cuda/runtime.cu): count only what the runs add.
   uint64_t zero = 0, in_use = 0;
-  fwd_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &in_use), "cudaMemPoolGetAttribute(UsedMemCurrent)");
-  fwd_check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
+  check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &in_use), "cudaMemPoolGetAttribute(UsedMemCurrent)");
+  check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
 
   std::vector<cudaEvent_t> start(req.iters), stop(req.iters);
   for (int i = 0; i < req.iters; ++i) {
@@ -165,17 +164,17 @@ BenchResult bench(int device, const BenchRequest& req) {
     stop[i] = res.event();
   }
   for (int i = 0; i < req.iters; ++i) {
-    fwd_check(cudaEventRecord(start[i], res.stream), "cudaEventRecord");
+    check(cudaEventRecord(start[i], res.stream), "cudaEventRecord");
     run_once();
-    fwd_check(cudaEventRecord(stop[i], res.stream), "cudaEventRecord");
+    check(cudaEventRecord(stop[i], res.stream), "cudaEventRecord");
   }
-  fwd_check(cudaStreamSynchronize(res.stream), "bench timed runs");
+  check(cudaStreamSynchronize(res.stream), "bench timed runs");
   result.ms.resize(req.iters);
   for (int i = 0; i < req.iters; ++i) {
-    fwd_check(cudaEventElapsedTime(&result.ms[i], start[i], stop[i]), "cudaEventElapsedTime");
+    check(cudaEventElapsedTime(&result.ms[i], start[i], stop[i]), "cudaEventElapsedTime");
   }
   uint64_t high = 0;
-  fwd_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high), "cudaMemPoolGetAttribute(UsedMemHigh)");
+  check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high), "cudaMemPoolGetAttribute(UsedMemHigh)");
   result.peak_extra_bytes = static_cast<size_t>(high > in_use ? high - in_use : 0);
   return result;
 }

@@ -1,27 +1,33 @@
-// forward.cu — api.h's forward(): select the kernel for this request and device, then launch it.
+// forward.cu — api.h's forward(): launch the kernel the plan chose for this request.
 #include <string>
 
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/device.h"
-#include "sm80/fwd_host.h"
+#include "common/check.h"
 #include "sm80/launch.h"
+#if FLASHATTN_WITH_SM90
+#include "sm90/api.h"
+#endif
 
 namespace flashattn::cuda {
 
-void forward(int device, const AttnParams& params, Stream stream) {
-  fwd_check(cudaSetDevice(device), "cudaSetDevice");
-  const DeviceInfo info = dispatch_device_info(device);
-  const Selection sel = select_kernel(Op::kForward, params, info);
-  switch (sel.path) {
+void forward(int device, const AttnParams& params, const plan::Plan& plan, Stream stream) {
+  FA_CUDA_CHECK(cudaSetDevice(device));
+  switch (plan.path) {
     case KernelPath::kSm80:
-      sm80::run_fwd(params, sel.kernel_head_dim, static_cast<cudaStream_t>(stream));
+      sm80::run_fwd_planned(params, plan.kernel_head_dim, plan.tile, static_cast<cudaStream_t>(stream));
       return;
-    case KernelPath::kNone: fwd_fail("forward is not supported here: " + sel.reason);
-    case KernelPath::kSm90: break;
+    case KernelPath::kNone: fail("forward is not supported here: " + plan.reason);
+    case KernelPath::kSm90:
+#if FLASHATTN_WITH_SM90
+      sm90::sm90_forward(params, static_cast<cudaStream_t>(stream));
+      return;
+#else
+      fail("forward: this build has no sm90 launcher (the plan chose sm90)");
+#endif
   }
-  fwd_fail(std::string("forward: no launcher for kernel path ") + kernel_path_name(sel.path));
+  fail(std::string("forward: no launcher for kernel path ") + kernel_path_name(plan.path));
 }
 
 }  // namespace flashattn::cuda

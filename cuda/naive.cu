@@ -12,8 +12,8 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/mma.h"
-#include "sm80/fwd_host.h"
+#include "sm80/mma.h"
+#include "common/check.h"
 
 namespace flashattn::cuda {
 namespace {
@@ -181,29 +181,29 @@ void run_naive(const NaiveArgs& a, int b, cudaStream_t stream) {
   const dim3 grid_s((a.s_k + kTile - 1) / kTile, (a.s_q + kTile - 1) / kTile, bh);
   if (a.s_k > 0) {  // with no keys every row is empty: softmax writes LSE -inf, P·V writes zeros
     naive_scores<T><<<grid_s, kThreads, 0, stream>>>(a);
-    fwd_check(cudaGetLastError(), "naive_forward scores kernel launch");
+    check(cudaGetLastError(), "naive_forward scores kernel launch");
   }
   naive_softmax<<<static_cast<unsigned>(static_cast<int64_t>(bh) * a.s_q), kThreads, 0, stream>>>(a);
-  fwd_check(cudaGetLastError(), "naive_forward softmax kernel launch");
+  check(cudaGetLastError(), "naive_forward softmax kernel launch");
   const dim3 grid_o((a.d + kTile - 1) / kTile, (a.s_q + kTile - 1) / kTile, bh);
   naive_pv<T><<<grid_o, kThreads, 0, stream>>>(a);
-  fwd_check(cudaGetLastError(), "naive_forward P·V kernel launch");
+  check(cudaGetLastError(), "naive_forward P·V kernel launch");
 }
 
 }  // namespace
 
 void naive_forward(int device, const AttnParams& p, Stream stream_handle) {
-  fwd_check(cudaSetDevice(device), "cudaSetDevice");
+  check(cudaSetDevice(device), "cudaSetDevice");
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
   if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
-    fwd_fail(std::string("naive_forward takes float16 or bfloat16 on CUDA, got ") + dtype_name(p.dtype));
+    fail(std::string("naive_forward takes float16 or bfloat16 on CUDA, got ") + dtype_name(p.dtype));
   }
   if (p.b < 0 || p.s_q < 0 || p.s_k < 0 || p.h <= 0 || p.h_k <= 0 || p.h % p.h_k != 0 || p.d <= 0) {
-    fwd_fail("naive_forward: bad sizes");
+    fail("naive_forward: bad sizes");
   }
   if (p.b == 0 || p.s_q == 0) return;
   if (static_cast<int64_t>(p.b) * p.h > 65535 || p.s_q > 65535 * kTile) {
-    fwd_fail("naive_forward: b·h must be at most 65535 and s_q at most " + std::to_string(65535 * kTile));
+    fail("naive_forward: b·h must be at most 65535 and s_q at most " + std::to_string(65535 * kTile));
   }
   NaiveArgs a;
   a.q = p.q; a.k = p.k; a.v = p.v; a.o = p.out; a.lse = p.lse;
@@ -212,7 +212,7 @@ void naive_forward(int device, const AttnParams& p, Stream stream_handle) {
   a.window_left = p.window_left; a.window_right = p.window_right;
   a.scale = p.scale;
   const size_t bytes = sizeof(float) * static_cast<size_t>(p.b) * p.h * p.s_q * (p.s_k > 0 ? p.s_k : 1);
-  fwd_check(cudaMallocAsync(reinterpret_cast<void**>(&a.s), bytes, stream),
+  check(cudaMallocAsync(reinterpret_cast<void**>(&a.s), bytes, stream),
             ("cudaMallocAsync(" + std::to_string(bytes) + " bytes for the naive score matrix)").c_str());
   try {
     if (p.dtype == DType::kFloat16) {
@@ -224,7 +224,7 @@ void naive_forward(int device, const AttnParams& p, Stream stream_handle) {
     (void)cudaFreeAsync(a.s, stream);
     throw;
   }
-  fwd_check(cudaFreeAsync(a.s, stream), "cudaFreeAsync(naive score matrix)");
+  check(cudaFreeAsync(a.s, stream), "cudaFreeAsync(naive score matrix)");
 }
 
 }  // namespace flashattn::cuda

@@ -20,6 +20,7 @@ enum class DType : int32_t {
   kFloat16 = 1,
   kBFloat16 = 2,
   kFloat8E4M3 = 3,
+  kInt32 = 4,  // lengths, offsets and block tables (never an attention operand)
 };
 
 inline int dtype_size(DType t) {
@@ -28,6 +29,7 @@ inline int dtype_size(DType t) {
     case DType::kFloat16: return 2;
     case DType::kBFloat16: return 2;
     case DType::kFloat8E4M3: return 1;
+    case DType::kInt32: return 4;
   }
   return 0;
 }
@@ -38,6 +40,7 @@ inline const char* dtype_name(DType t) {
     case DType::kFloat16: return "float16";
     case DType::kBFloat16: return "bfloat16";
     case DType::kFloat8E4M3: return "float8_e4m3";
+    case DType::kInt32: return "int32";
   }
   return "unknown";
 }

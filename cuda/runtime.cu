@@ -7,115 +7,41 @@
 #include <cuda_runtime.h>
 
 #include <cctype>
+#include <cstdint>
 #include <mutex>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "api.h"
 #include "common/check.h"
+#include "plan/cache.h"
 
 namespace flashattn::cuda {
 
 namespace {
 
-// ---- what this binary was compiled for ---------------------------------------------------------
-
-// One entry of FLASHATTN_CUDA_ARCHS in CMake's CUDA_ARCHITECTURES syntax: "80", "90a", "86-real",
-// "80-virtual". A plain entry holds both machine code (SASS) and PTX, as CMake compiles it.
-struct CompiledArch {
-  int major = 0, minor = 0;
-  char suffix = 0;  // 'a' (arch-specific, e.g. 90a) or 'f' (family), else 0
-  bool sass = true;
-  bool ptx = true;
-  std::string label;  // "sm_90a"; "compute_80" for PTX only
-};
-
-bool parse_arch(const std::string& entry, CompiledArch* out) {
-  size_t i = 0;
-  int number = 0;
-  while (i < entry.size() && std::isdigit(static_cast<unsigned char>(entry[i]))) number = number * 10 + (entry[i++] - '0');
-  if (i == 0 || number < 10) return false;
-  CompiledArch a;
-  a.major = number / 10;
-  a.minor = number % 10;
-  if (i < entry.size() && (entry[i] == 'a' || entry[i] == 'f')) a.suffix = entry[i++];
-  const std::string rest = entry.substr(i);
-  if (rest == "-real") {
-    a.ptx = false;
-  } else if (rest == "-virtual") {
-    a.sass = false;
-  } else if (!rest.empty()) {
-    return false;
-  }
-  const std::string digits = std::to_string(number) + (a.suffix ? std::string(1, a.suffix) : std::string());
-  a.label = (a.sass ? "sm_" : "compute_") + digits;
-  *out = a;
-  return true;
-}
-
 // The archs compiled into this binary: the FLASHATTN_CUDA_ARCHS definition the build sets (e.g.
-// "80;90a" or "80,90a"), else nvcc's own __CUDA_ARCH_LIST__ (e.g. 800,900), which lacks suffixes.
-const std::vector<CompiledArch>& compiled_archs() {
-  static const std::vector<CompiledArch> archs = [] {
-    std::vector<CompiledArch> list;
-    bool ok = false;
+// "80,90a"), read by the one arch parser (plan/archs.h); else nvcc's own __CUDA_ARCH_LIST__
+// (e.g. 800,900), which lacks suffixes.
+std::vector<plan::ArchTarget> read_compiled_archs() {
+  std::vector<plan::ArchTarget> list;
+  bool ok = false;
 #ifdef FLASHATTN_CUDA_ARCHS
-    const std::string spec = FLASHATTN_CUDA_ARCHS;
-    ok = true;
-    std::string entry;
-    for (size_t i = 0; i <= spec.size(); ++i) {
-      const char c = i < spec.size() ? spec[i] : ';';
-      if (c == ';' || c == ',' || c == ' ') {
-        CompiledArch a;
-        if (!entry.empty()) {
-          if (parse_arch(entry, &a)) {
-            list.push_back(a);
-          } else {
-            ok = false;  // e.g. "all" or "native": fall back to what nvcc says it built
-          }
-        }
-        entry.clear();
-      } else {
-        entry += c;
-      }
-    }
+  ok = plan::parse_arch_list(FLASHATTN_CUDA_ARCHS, &list, nullptr);  // "all", "native": not readable
 #endif
 #ifdef __CUDA_ARCH_LIST__
-    if (!ok || list.empty()) {
-      list.clear();
-      for (int v : {__CUDA_ARCH_LIST__}) {
-        CompiledArch a;
-        if (parse_arch(std::to_string(v / 10), &a)) list.push_back(a);
-      }
+  if (!ok || list.empty()) {
+    list.clear();
+    for (int v : {__CUDA_ARCH_LIST__}) {
+      std::vector<plan::ArchTarget> one;
+      if (plan::parse_arch_list(std::to_string(v / 10), &one, nullptr)) list.insert(list.end(), one.begin(), one.end());
     }
-#endif
-    (void)ok;
-    return list;
-  }();
-  return archs;
-}
-
-// Whether some compiled arch of at least 8.0 (the oldest the kernels target) runs on a device of
-// capability major.minor: SASS runs within its major version at the same or a newer minor (an
-// 'a' arch only on exactly its own), and PTX is JIT-compiled for any newer device.
-bool kernels_cover(int major, int minor) {
-  const int cc = major * 10 + minor;
-  for (const CompiledArch& a : compiled_archs()) {
-    const int acc = a.major * 10 + a.minor;
-    if (acc < 80) continue;
-    const bool exact_only = a.suffix == 'a';
-    const bool same_family = major == a.major && minor >= a.minor;
-    if (a.sass && (exact_only ? cc == acc : same_family)) return true;
-    if (a.ptx && (exact_only ? cc == acc : a.suffix == 'f' ? same_family : cc >= acc)) return true;
   }
-  return false;
-}
-
-std::string compiled_arch_list() {
-  std::string s;
-  for (const CompiledArch& a : compiled_archs()) s += (s.empty() ? "" : ", ") + a.label;
-  return s.empty() ? "no CUDA arch" : s;
+#endif
+  (void)ok;
+  return list;
 }
 
 // ---- small helpers ------------------------------------------------------------------------------
@@ -191,6 +117,15 @@ MemoryStream memory_stream(int device) {
     if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) == cudaSuccess && pools &&
         cudaStreamCreateWithFlags(&slot.mem.stream, cudaStreamNonBlocking) == cudaSuccess) {
       slot.mem.pooled = true;
+      // Keep freed memory in the device's pool instead of returning it to the driver at each
+      // synchronization: outputs and workspaces of the next calls reuse it without a cudaMalloc.
+      // The pool then holds at most the peak a workload needed (DeviceBuffer memory included).
+      cudaMemPool_t pool = nullptr;
+      if (cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess) {
+        uint64_t keep = UINT64_MAX;
+        (void)cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+      }
+      (void)cudaGetLastError();
     } else {
       (void)cudaGetLastError();
       slot.mem = MemoryStream{};
@@ -199,14 +134,54 @@ MemoryStream memory_stream(int device) {
   return slot.mem;
 }
 
+// Device facts for the plan, read once per device (capability, SMs, opt-in shared memory do not
+// change under a running process). Returned by value.
+plan::DeviceFacts device_facts(int device) {
+  struct Slot {
+    bool read = false;
+    plan::DeviceFacts facts;
+  };
+  static std::mutex mu;
+  static std::vector<Slot> slots;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (device >= 0 && device < static_cast<int>(slots.size()) && slots[device].read) return slots[device].facts;
+  }
+  plan::DeviceFacts f;
+  f.index = device;
+  int major = 0, minor = 0, sms = 0, smem = 0;
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  f.major = major;
+  f.minor = minor;
+  f.sm_count = sms;
+  f.smem_optin = static_cast<size_t>(smem);
+  std::lock_guard<std::mutex> lock(mu);
+  if (device >= static_cast<int>(slots.size())) slots.resize(device + 1);
+  slots[device].read = true;
+  slots[device].facts = f;
+  return f;
+}
+
 }  // namespace
+
+const std::vector<plan::ArchTarget>& compiled_archs() {
+  static const std::vector<plan::ArchTarget> archs = read_compiled_archs();
+  return archs;
+}
+
+plan::Plan plan_for(Op op, const AttnParams& params, int device) {
+  return plan::plan_cached(op, params, device_facts(device), compiled_archs());
+}
 
 // ---- probe --------------------------------------------------------------------------------------
 
 ProbeInfo probe() {
   ProbeInfo info;
   try {
-    for (const CompiledArch& a : compiled_archs()) info.compiled_archs.push_back(a.label);
+    for (const plan::ArchTarget& a : compiled_archs()) info.compiled_archs.push_back(a.label);
     if (cudaRuntimeGetVersion(&info.runtime_version) != cudaSuccess) info.runtime_version = 0;
     if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;  // 0: no driver
 
@@ -261,16 +236,16 @@ ProbeInfo probe() {
       }
       d.free_memory = free_bytes;
 
-      // Kernel paths, best first. sm90 joins here once the Hopper kernels are built.
-      if (d.major < 8) {
-        why_not.push_back(label + ": flashattn's kernels need capability 8.0 or newer");
-      } else if (!kernels_cover(d.major, d.minor)) {
-        why_not.push_back(label + ": this addon was compiled for " + compiled_arch_list() +
-                          ", none of which runs on it; rebuild with FLASHATTN_CUDA_ARCHS including " +
-                          std::to_string(d.major) + std::to_string(d.minor));
-      } else {
-        d.paths = {"sm80"};
-      }
+      // Kernel paths, best first: the plan's answer for this device (plan::device_paths).
+      plan::DeviceFacts facts;
+      facts.index = i;
+      facts.major = d.major;
+      facts.minor = d.minor;
+      facts.smem_optin = d.shared_memory_per_block_optin;
+      facts.sm_count = d.sm_count;
+      std::string why;
+      d.paths = plan::device_paths(facts, compiled_archs(), &why);
+      if (d.paths.empty()) why_not.push_back(label + ": " + why);
       info.devices.push_back(d);
     }
     if (previous >= 0) (void)cudaSetDevice(previous);
@@ -310,8 +285,62 @@ void stream_synchronize(Stream stream) { FA_CUDA_CHECK(cudaStreamSynchronize(as_
 
 // ---- memory -------------------------------------------------------------------------------------
 
+namespace {
+
+// Completed device blocks kept for reuse, by exact size (calls repeat their shapes).
+struct BlockCache {
+  std::mutex mu;
+  std::vector<std::map<size_t, std::vector<void*>>> idle;  // per device
+  std::vector<size_t> bytes;                                // per device
+};
+
+BlockCache& block_cache() {
+  static auto* c = new BlockCache();  // never destroyed
+  return *c;
+}
+
+void* cached_block(int device, size_t bytes) {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (device < 0 || device >= static_cast<int>(c.idle.size())) return nullptr;
+  auto it = c.idle[device].find(bytes);
+  if (it == c.idle[device].end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  c.bytes[device] -= bytes;
+  return p;
+}
+
+}  // namespace
+
+void device_release(int device, void* ptr, size_t bytes) noexcept {
+  if (ptr == nullptr) return;
+  try {
+    BlockCache& c = block_cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (device >= static_cast<int>(c.idle.size())) {
+      c.idle.resize(device + 1);
+      c.bytes.resize(device + 1, 0);
+    }
+    if (c.bytes[device] + bytes <= kDeviceCacheBytes) {
+      c.idle[device][bytes].push_back(ptr);
+      c.bytes[device] += bytes;
+      return;
+    }
+  } catch (...) {
+  }
+  device_free(device, ptr);
+}
+
+size_t device_cached_bytes(int device) noexcept {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return device >= 0 && device < static_cast<int>(c.bytes.size()) ? c.bytes[device] : 0;
+}
+
 void* device_alloc(int device, size_t bytes) {
   if (bytes == 0) return nullptr;
+  if (void* hit = cached_block(device, bytes)) return hit;  // complete: usable on any stream
   use_device(device);
   void* ptr = nullptr;
   const MemoryStream mem = memory_stream(device);
@@ -347,6 +376,113 @@ void device_free(int device, void* ptr) noexcept {
     (void)cudaFree(ptr);
   }
   (void)cudaGetLastError();
+}
+
+void* device_alloc_async(int device, size_t bytes, Stream stream) {
+  if (bytes == 0) return nullptr;
+  if (void* hit = cached_block(device, bytes)) return hit;  // complete: usable on any stream
+  use_device(device);
+  const MemoryStream mem = memory_stream(device);  // sets the pool's release threshold once
+  void* ptr = nullptr;
+  cudaError_t err = mem.pooled ? cudaMallocAsync(&ptr, bytes, as_stream(stream)) : cudaMalloc(&ptr, bytes);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    const std::string what = std::string(mem.pooled ? "cudaMallocAsync" : "cudaMalloc") + " of " + bytes_text(bytes) +
+                             " on device " + std::to_string(device);
+    check(err, what.c_str(), __FILE__, __LINE__);
+  }
+  return ptr;
+}
+
+void device_free_async(int device, void* ptr, Stream stream) noexcept {
+  if (ptr == nullptr) return;
+  (void)cudaSetDevice(device);
+  const MemoryStream mem = memory_stream(device);
+  if (mem.pooled) {
+    (void)cudaFreeAsync(ptr, as_stream(stream));
+  } else {
+    (void)cudaFree(ptr);
+  }
+  (void)cudaGetLastError();
+}
+
+void* pinned_alloc(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* ptr = nullptr;
+  const cudaError_t err = cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable);
+  if (err != cudaSuccess) {
+    check(err, ("cudaHostAlloc of " + bytes_text(bytes) + " of pinned host memory").c_str(), __FILE__, __LINE__);
+  }
+  return ptr;
+}
+
+void pinned_free(void* ptr) noexcept {
+  if (ptr == nullptr) return;
+  (void)cudaFreeHost(ptr);
+  (void)cudaGetLastError();
+}
+
+namespace {
+
+struct EventPool {
+  std::mutex mu;
+  std::vector<std::vector<cudaEvent_t>> idle;  // per device
+};
+
+EventPool& event_pool() {
+  static auto* p = new EventPool();  // never destroyed
+  return *p;
+}
+
+}  // namespace
+
+void* event_acquire(int device) {
+  {
+    std::lock_guard<std::mutex> lock(event_pool().mu);
+    auto& idle = event_pool().idle;
+    if (device < static_cast<int>(idle.size()) && !idle[device].empty()) {
+      cudaEvent_t e = idle[device].back();
+      idle[device].pop_back();
+      return e;
+    }
+  }
+  use_device(device);
+  cudaEvent_t e = nullptr;
+  FA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void event_release(int device, void* event) noexcept {
+  if (event == nullptr) return;
+  try {
+    std::lock_guard<std::mutex> lock(event_pool().mu);
+    auto& idle = event_pool().idle;
+    if (device >= static_cast<int>(idle.size())) idle.resize(device + 1);
+    idle[device].push_back(static_cast<cudaEvent_t>(event));
+  } catch (...) {
+    (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
+  }
+}
+
+void event_record(int device, void* event, Stream stream) {
+  use_device(device);
+  FA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), as_stream(stream)));
+}
+
+int event_query(void* event, std::string* why) noexcept {
+  const cudaError_t err = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (err == cudaSuccess) return 1;
+  if (err == cudaErrorNotReady) return 0;
+  (void)cudaGetLastError();
+  if (why) {
+    try {
+      *why = std::string("a kernel or copy of this call failed: ") + cudaGetErrorName(err) + " (" +
+             cudaGetErrorString(err) + ")";
+      if (const char* hint = error_hint(err)) *why += std::string("; ") + hint;
+    } catch (...) {
+    }
+  }
+  return -1;
 }
 
 void copy_to_device(int device, void* dst, const void* src, size_t bytes, Stream stream) {

@@ -7,22 +7,62 @@
 #include <napi.h>
 
 #include "device_buffer.h"
+#include "errors.h"
+#include "exec/env_state.h"
+#include "exec/stream.h"
 #include "probe.h"
 #include "workers.h"
 
 namespace flashattn::native {
 
+namespace {
+
+// Every export runs behind this guard: no C++ exception leaves the addon. A Napi::Error (a JS
+// exception raised while reading the request, or an N-API call failing because a worker_thread is
+// terminating) is thrown as a JS exception when the environment can still take one, and
+// dropped when it cannot; letting it reach node-addon-api there would abort the process.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value error = nullptr;
+  try {
+    return Fn(info);
+  } catch (const Napi::Error& e) {
+    try {
+      error = e.Value();
+    } catch (...) {
+    }
+  } catch (...) {
+    try {
+      error = make_js_error(info.Env(), current_failure("flashattn")).Value();
+    } catch (...) {
+    }
+  }
+  bool pending = false;
+  if (error != nullptr && napi_is_exception_pending(env, &pending) == napi_ok && !pending) (void)napi_throw(env, error);
+  return Napi::Value();
+}
+
+}  // namespace
+
 // Matches package.json's version; test/binding.test.ts checks the two agree.
 constexpr const char* kVersion = "0.1.0";
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  if (EnvState::init(env) != napi_ok) {
+    throw Napi::Error::New(env, "flashattn: could not set up the addon's completion queue");
+  }
   exports.Set("version", Napi::String::New(env, kVersion));
-  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
-  exports.Set("select", Napi::Function::New(env, Select, "select"));
-  exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
-  exports.Set("backward", Napi::Function::New(env, Backward, "backward"));
-  exports.Set("bench", Napi::Function::New(env, Bench, "bench"));
-  exports.Set("DeviceBuffer", DeviceBuffer::Define(env));
+  exports.Set("probe", Napi::Function::New(env, guarded<Probe>, "probe"));
+  exports.Set("select", Napi::Function::New(env, guarded<Select>, "select"));
+  exports.Set("forward", Napi::Function::New(env, guarded<Forward>, "forward"));
+  exports.Set("backward", Napi::Function::New(env, guarded<Backward>, "backward"));
+  exports.Set("bench", Napi::Function::New(env, guarded<Bench>, "bench"));
+  exports.Set("planFor", Napi::Function::New(env, guarded<PlanFor>, "planFor"));
+  Napi::Function device_buffer = DeviceBuffer::Define(env);
+  napi_create_reference(env, device_buffer, 1, &EnvState::of(env)->device_buffer_ctor);
+  exports.Set("DeviceBuffer", device_buffer);
+  exports.Set("Stream", Stream::Define(env));
   return exports;
 }
 

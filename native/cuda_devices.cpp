@@ -1,4 +1,4 @@
-// cuda_devices.cpp — the cached device list and the per-device stream pool.
+// cuda_devices.cpp — the cached device list (streams: exec/stream.h).
 #include "cuda_devices.h"
 
 #if FLASHATTN_WITH_CUDA
@@ -40,42 +40,6 @@ const cuda::DeviceInfo& device_info(int index) {
                                    std::to_string(n - 1) + ")"));
   }
   return p.devices[static_cast<size_t>(index)];
-}
-
-namespace {
-
-struct StreamPool {
-  std::mutex mutex;
-  std::map<int, std::vector<cuda::Stream>> idle;  // device -> streams nobody holds
-};
-
-StreamPool& pool() {
-  static auto* p = new StreamPool();  // never destroyed, like the streams in it
-  return *p;
-}
-
-}  // namespace
-
-StreamLease::StreamLease(int device) : device_(device), stream_(nullptr) {
-  {
-    std::lock_guard<std::mutex> lock(pool().mutex);
-    auto& idle = pool().idle[device];
-    if (!idle.empty()) {
-      stream_ = idle.back();
-      idle.pop_back();
-      return;
-    }
-  }
-  stream_ = cuda::stream_create(device);  // outside the lock: the first call creates a context
-}
-
-StreamLease::~StreamLease() {
-  try {
-    std::lock_guard<std::mutex> lock(pool().mutex);
-    pool().idle[device_].push_back(stream_);
-  } catch (...) {
-    cuda::stream_destroy(stream_);  // could not keep it (out of memory): do not leak it
-  }
 }
 
 }  // namespace flashattn::native

@@ -5,6 +5,8 @@
 
 #if FLASHATTN_WITH_CUDA
 
+#include <string>
+
 #include "api.h"
 
 namespace flashattn::native {
@@ -20,35 +22,11 @@ const cuda::DeviceInfo& device_info(int index);
 // One stream of `device`, taken from the pool (or created) for the life of the lease.
 // Each in-flight op gets its own stream, so concurrent ops on one device do not wait for each
 // other's stream_synchronize. Streams are kept for the life of the process.
-class StreamLease {
- public:
-  explicit StreamLease(int device);
-  ~StreamLease();
-  StreamLease(const StreamLease&) = delete;
-  StreamLease& operator=(const StreamLease&) = delete;
-
-  cuda::Stream get() const { return stream_; }
-  int device() const { return device_; }
-
- private:
-  int device_;
-  cuda::Stream stream_;
-};
-
-// Device memory that frees itself (staging copies of host arrays, for instance).
-class DeviceMemory {
- public:
-  DeviceMemory(int device, size_t bytes) : device_(device), ptr_(cuda::device_alloc(device, bytes)) {}
-  ~DeviceMemory() { cuda::device_free(device_, ptr_); }
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-
-  void* get() const { return ptr_; }
-
- private:
-  int device_;
-  void* ptr_;
-};
+// "device 0 (NVIDIA H200, sm_90)", for messages.
+inline std::string device_label(const cuda::DeviceInfo& info) {
+  return "device " + std::to_string(info.index) + " (" + info.name + ", sm_" + std::to_string(info.major) +
+         std::to_string(info.minor) + ")";
+}
 
 }  // namespace flashattn::native
 

@@ -4,8 +4,9 @@
 #include <climits>
 
 #include "errors.h"
+#include "exec/env_state.h"
 #include "fields.h"
-#include "tensor_args.h"
+#include "request/tensor.h"
 #include "workers.h"
 
 #if FLASHATTN_WITH_CUDA
@@ -19,6 +20,11 @@ namespace {
 
 // Marks the JS objects this class made, so FromValue() never unwraps anything else.
 constexpr napi_type_tag kDeviceBufferTag = {0x6f3c2a91d84b5e17ULL, 0xa25e9c0b7d31f468ULL};
+// Marks the external that carries an allocation into the constructor (Adopt), so nothing else
+// passed as a third argument is ever taken for one.
+constexpr napi_type_tag kAdoptTag = {0xc41d7e05b9a2f836ULL, 0x57e3a0c9d6b41f28ULL};
+
+using AdoptBox = std::shared_ptr<DeviceAllocation>;
 
 }  // namespace
 
@@ -27,9 +33,20 @@ constexpr napi_type_tag kDeviceBufferTag = {0x6f3c2a91d84b5e17ULL, 0xa25e9c0b7d3
 #if FLASHATTN_WITH_CUDA
 DeviceAllocation::DeviceAllocation(int device_, size_t bytes_)
     : device(device_), bytes(bytes_), ptr(cuda::device_alloc(device_, bytes_)) {}
-DeviceAllocation::~DeviceAllocation() { cuda::device_free(device, ptr); }
+DeviceAllocation::DeviceAllocation(int device_, size_t bytes_, void* stream)
+    : device(device_), bytes(bytes_), ptr(cuda::device_alloc_async(device_, bytes_, stream)), free_stream(stream) {}
+DeviceAllocation::~DeviceAllocation() {
+  if (free_stream != nullptr) {
+    cuda::device_free_async(device, ptr, free_stream);  // its stream may still be running
+  } else {
+    cuda::device_release(device, ptr, bytes);  // nothing uses it: kept for the next call's outputs
+  }
+}
 #else
 DeviceAllocation::DeviceAllocation(int device_, size_t bytes_) : device(device_), bytes(bytes_), ptr(nullptr) {
+  fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+}
+DeviceAllocation::DeviceAllocation(int device_, size_t bytes_, void*) : device(device_), bytes(bytes_), ptr(nullptr) {
   fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
 }
 DeviceAllocation::~DeviceAllocation() = default;
@@ -56,9 +73,48 @@ DeviceBuffer* DeviceBuffer::FromValue(Napi::Value value) {
   return Unwrap(obj);
 }
 
+napi_value DeviceBuffer::Adopt(napi_env env, std::shared_ptr<DeviceAllocation> alloc) {
+  EnvState* state = EnvState::of(env);
+  napi_value ctor = nullptr, external = nullptr, result = nullptr;
+  if (napi_get_reference_value(env, state->device_buffer_ctor, &ctor) != napi_ok || ctor == nullptr) {
+    fail(ErrorCode::kInternal, "the DeviceBuffer class is not available");
+  }
+  auto* box = new AdoptBox(std::move(alloc));
+  if (napi_create_external(
+          env, box, [](napi_env, void* data, void*) { delete static_cast<AdoptBox*>(data); }, nullptr, &external) !=
+      napi_ok) {
+    delete box;
+    fail(ErrorCode::kInternal, "napi_create_external failed");
+  }
+  (void)napi_type_tag_object(env, external, &kAdoptTag);
+  napi_value args[3];
+  napi_create_int32(env, (*box)->device, &args[0]);
+  napi_create_double(env, static_cast<double>((*box)->bytes), &args[1]);
+  args[2] = external;
+  if (napi_new_instance(env, ctor, 3, args, &result) != napi_ok) {
+    fail(ErrorCode::kInternal, "could not construct a DeviceBuffer for an output");
+  }
+  return result;
+}
+
 DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
   Napi::Env env = info.Env();
   try {
+    if (info.Length() >= 3 && info[2].IsExternal()) {
+      bool tagged = false;
+      if (napi_check_object_type_tag(env, info[2], &kAdoptTag, &tagged) == napi_ok && tagged) {
+        AdoptBox* box = info[2].As<Napi::External<AdoptBox>>().Data();
+        if (box != nullptr && *box) {
+          info.This().As<Napi::Object>().TypeTag(&kDeviceBufferTag);
+          alloc_ = std::move(*box);
+          device_ = alloc_->device;
+          bytes_ = alloc_->bytes;
+          disposed_ = false;
+          Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes_));
+          return;
+        }
+      }
+    }
 #if !FLASHATTN_WITH_CUDA
     fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
 #else
@@ -127,17 +183,17 @@ Napi::Value DeviceBuffer::Copy(const Napi::CallbackInfo& info, bool to_device) {
     const bool ok_type =
         value.IsTypedArray() && (value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array ||
                                  value.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array ||
-                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array);
+                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array ||
+                                 value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array);
     if (!ok_type) {
-      fail(ErrorCode::kDType, arg + " must be a Float32Array, Uint16Array or Uint8Array, but got " + describe(value));
+      fail(ErrorCode::kDType, arg + " must be a Float32Array, Uint16Array, Uint8Array or Int32Array, but got " + describe(value));
     }
     const HostView view = host_view(value.As<Napi::TypedArray>());
     if (view.byte_length > bytes_) {
       fail(ErrorCode::kShape, arg + " has " + std::to_string(view.byte_length) + " bytes, but the DeviceBuffer holds " +
                                   std::to_string(bytes_) + "; " + arg + ".byteLength must be at most bytes");
     }
-    return QueueCopy(env, op, Value(), std::move(alloc), value.As<Napi::Object>(), view.data, view.byte_length,
-                     to_device);
+    return QueueCopy(env, op, std::move(alloc), value, view.data, view.byte_length, to_device);
   } catch (...) {
     return rejected_with_current(env, op);
   }

@@ -24,13 +24,19 @@ namespace flashattn::native {
 // CPU-only build, where no DeviceBuffer can be constructed.)
 struct DeviceAllocation {
   DeviceAllocation(int device, size_t bytes);  // throws (cuda::Error) when the allocation fails
+  // Stream-ordered on `stream` (no host wait): usable by work enqueued on that stream from now on,
+  // by other streams once that work has completed. Until complete() it is freed on `stream`.
+  DeviceAllocation(int device, size_t bytes, void* stream);
   ~DeviceAllocation();
+  // The work that first used the memory has completed: free it like any other allocation.
+  void complete() { free_stream = nullptr; }
   DeviceAllocation(const DeviceAllocation&) = delete;
   DeviceAllocation& operator=(const DeviceAllocation&) = delete;
 
   int device;
   size_t bytes;
   void* ptr;
+  void* free_stream = nullptr;  // the stream to free on, while the allocating stream may still run
 };
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
@@ -40,6 +46,9 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   // The DeviceBuffer behind a JS value, or nullptr when the value is not one (checked by type
   // tag, so a plain object that merely looks like one is never unwrapped).
   static DeviceBuffer* FromValue(Napi::Value value);
+
+  // A new JS DeviceBuffer that owns `alloc` (JS thread; reports its size to V8).
+  static napi_value Adopt(napi_env env, std::shared_ptr<DeviceAllocation> alloc);
 
   explicit DeviceBuffer(const Napi::CallbackInfo& info);
   ~DeviceBuffer() override;

@@ -67,7 +67,20 @@ Napi::Object as_object(Napi::Value value, const std::string& path) {
   return value.As<Napi::Object>();
 }
 
-Napi::Value field(const Napi::Object& obj, const char* key) { return obj.Get(key); }
+Napi::Value field(const Napi::Object& obj, const char* key) {
+  // Own properties only: Object.prototype.causal = true, or a tensor made with Object.create(),
+  // must not change what a request says.
+  napi_env env = obj.Env();
+  napi_value name = nullptr, value = nullptr;
+  bool own = false;
+  if (napi_create_string_utf8(env, key, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_has_own_property(env, obj, name, &own) != napi_ok) {
+    throw Napi::Error::New(env);  // a pending JS exception (a Proxy trap threw, say)
+  }
+  if (!own) return Napi::Env(env).Undefined();
+  if (napi_get_property(env, obj, name, &value) != napi_ok) throw Napi::Error::New(env);
+  return Napi::Value(env, value);
+}
 
 int64_t read_integer(Napi::Value value, const std::string& path, int64_t min, int64_t max, const char* expect,
                      ErrorCode code) {

@@ -22,7 +22,8 @@ std::string describe(Napi::Value value);
 // The value is an object (not null, not an array unless allow_array), else E_ARG.
 Napi::Object as_object(Napi::Value value, const std::string& path);
 
-// obj[key]; getters run (and may throw a JS exception, which propagates as Napi::Error).
+// obj[key] when key is an OWN property of obj, else undefined (the prototype chain is never
+// read). Getters run (and may throw a JS exception, which propagates as Napi::Error).
 Napi::Value field(const Napi::Object& obj, const char* key);
 
 // A number that is an integer in [min, max]; `expect` says so in words ("an integer >= -1").

@@ -7,7 +7,9 @@
 
 #include "cpu/cpu_backend.h"
 #include "errors.h"
-#include "requests.h"
+#include "fields.h"
+#include "plan/plan.h"
+#include "request/request.h"
 
 #if FLASHATTN_WITH_CUDA
 #include "api.h"
@@ -24,12 +26,21 @@ Napi::Array string_array(Napi::Env env, const std::vector<std::string>& items) {
   return a;
 }
 
-Napi::Object selection(Napi::Env env, const std::string& path, int kernel_head_dim, const std::string& reason) {
+Napi::Object selection(Napi::Env env, const plan::Plan& p) {
   Napi::Object s = Napi::Object::New(env);
-  s.Set("path", Napi::String::New(env, path));
-  s.Set("kernelHeadDim", Napi::Number::New(env, kernel_head_dim));
-  s.Set("reason", Napi::String::New(env, reason));
+  s.Set("path", Napi::String::New(env, plan::kernel_path_name(p.path)));
+  s.Set("kernelHeadDim", Napi::Number::New(env, p.ok() ? p.kernel_head_dim : 0));
+  s.Set("tile", Napi::String::New(env, plan::sm80_tile_name(p.tile)));
+  s.Set("splits", Napi::Number::New(env, p.splits));
+  s.Set("workspaceBytes", Napi::Number::New(env, static_cast<double>(p.workspace_bytes)));
+  s.Set("reason", Napi::String::New(env, p.reason));
   return s;
+}
+
+Napi::Object selection(Napi::Env env, const std::string& why_none) {
+  plan::Plan p;
+  p.reason = why_none;
+  return selection(env, p);
 }
 
 #if FLASHATTN_WITH_CUDA
@@ -89,26 +100,65 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
     const SelectQuery query = parse_select(info[0]);
 #if !FLASHATTN_WITH_CUDA
     (void)query;
-    return selection(env, "none", 0, "built without CUDA");
+    return selection(env, "built without CUDA");
 #else
     const std::string d_problem = head_dim_problem(query.params.d, "headDim");
-    if (!d_problem.empty()) return selection(env, "none", 0, d_problem);
+    if (!d_problem.empty()) return selection(env, d_problem);
     const cuda::ProbeInfo& p = cached_probe();
     if (static_cast<size_t>(query.device) >= p.devices.size()) {
-      return selection(env, "none", 0,
-                       p.devices.empty() ? "no CUDA device" + (p.error.empty() ? std::string() : ": " + p.error)
-                                         : "CUDA device " + std::to_string(query.device) + " does not exist (" +
-                                               std::to_string(p.devices.size()) + " present)");
+      return selection(env, p.devices.empty() ? "no CUDA device" + (p.error.empty() ? std::string() : ": " + p.error)
+                                              : "CUDA device " + std::to_string(query.device) + " does not exist (" +
+                                                    std::to_string(p.devices.size()) + " present)");
     }
-    const cuda::Selection s = cuda::select_kernel(query.backward ? cuda::Op::kBackward : cuda::Op::kForward,
-                                                  query.params, p.devices[static_cast<size_t>(query.device)]);
-    return selection(env, cuda::kernel_path_name(s.path), s.path == cuda::KernelPath::kNone ? 0 : s.kernel_head_dim,
-                     s.reason);
+    return selection(env, cuda::plan_for(query.backward ? plan::Op::kBackward : plan::Op::kForward, query.params,
+                                         query.device));
 #endif
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
     throw make_js_error(env, current_failure("select"));
+  }
+}
+
+Napi::Value PlanFor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const Napi::Object req = as_object(info[0], "the request");
+    const SelectQuery query = parse_select(req);
+    const Napi::Value cap = field(req, "capability");
+    if (!cap.IsArray() || cap.As<Napi::Array>().Length() != 2) {
+      fail(ErrorCode::kArg, "capability must be [major, minor], but got " + describe(cap));
+    }
+    plan::DeviceFacts dev;
+    dev.index = query.device;
+    dev.major = static_cast<int>(read_integer(cap.As<Napi::Array>().Get(0u), "capability[0]", 0, 100, "an integer"));
+    dev.minor = static_cast<int>(read_integer(cap.As<Napi::Array>().Get(1u), "capability[1]", 0, 9, "an integer"));
+    const Napi::Value smem = field(req, "smemOptin");
+    dev.smem_optin = smem.IsUndefined() ? plan::known_smem_optin(dev.major, dev.minor)
+                                        : static_cast<size_t>(read_integer(smem, "smemOptin", 0, kMaxSafeInteger,
+                                                                           "a non-negative integer"));
+    const Napi::Value archs_value = field(req, "archs");
+    if (!archs_value.IsString()) fail(ErrorCode::kArg, "archs must be a string such as '80;90a', but got " + describe(archs_value));
+    std::vector<plan::ArchTarget> archs;
+    std::string why;
+    if (!plan::parse_arch_list(archs_value.As<Napi::String>().Utf8Value(), &archs, &why)) fail(ErrorCode::kArg, "archs: " + why);
+    plan::Force force = plan::Force::kAuto;
+    const Napi::Value force_value = field(req, "forcePath");
+    if (!force_value.IsUndefined() &&
+        (!force_value.IsString() || !plan::parse_force(force_value.As<Napi::String>().Utf8Value(), &force))) {
+      fail(ErrorCode::kArg, "forcePath must be 'sm80', 'sm90' or '', but got " + describe(force_value));
+    }
+    const plan::Plan p = plan::make_plan(query.backward ? plan::Op::kBackward : plan::Op::kForward, query.params, dev,
+                                         archs, force);
+    Napi::Object result = selection(env, p);
+    std::string why_none;
+    result.Set("devicePaths", string_array(env, plan::device_paths(dev, archs, &why_none)));
+    result.Set("devicePathsReason", Napi::String::New(env, why_none));
+    return result;
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw make_js_error(env, current_failure("planFor"));
   }
 }
 

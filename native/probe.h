@@ -8,5 +8,9 @@ namespace flashattn::native {
 
 Napi::Value Probe(const Napi::CallbackInfo& info);
 Napi::Value Select(const Napi::CallbackInfo& info);
+// planFor(req): the plan (plan/plan.h) for a hypothetical device and build, e.g.
+// {capability: [9, 0], archs: '80;90a', op, dtype, headDim, ...}; what the tests check probe(),
+// dispatch and select() against, with no GPU.
+Napi::Value PlanFor(const Napi::CallbackInfo& info);
 
 }  // namespace flashattn::native

@@ -7,13 +7,12 @@
 // CUDA work is enqueued on a leased stream and waited for (stream_synchronize) before returning.
 #pragma once
 
-#include "requests.h"
+#include "request/request.h"
 
 namespace flashattn::native {
 
 // Throws AddonError (E_UNSUPPORTED when no kernel serves the request, E_NO_DEVICE, ...),
 // cuda::Error, or whatever the CPU backend throws, translated to AddonError.
-void run_attention(AttentionJob& job);
 
 // BenchQuery -> cuda::bench, on the worker thread (CUDA build; E_NO_DEVICE otherwise).
 struct BenchOutcome {
@@ -24,6 +23,5 @@ struct BenchOutcome {
 BenchOutcome run_bench(const BenchQuery& query);
 
 // Copies between a host range and a device allocation, waiting for the copy to finish.
-void copy_host_device(int device, void* device_ptr, void* host_ptr, size_t bytes, bool to_device);
 
 }  // namespace flashattn::native

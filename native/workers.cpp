@@ -1,9 +1,9 @@
-// workers.cpp — forward, backward, bench and DeviceBuffer copies as AsyncWorkers.
+// workers.cpp — the bench as an AsyncWorker (forward, backward and copies: exec/calls.cpp).
 #include "workers.h"
 
 #include <utility>
 
-#include "requests.h"
+#include "request/request.h"
 #include "runner.h"
 
 namespace flashattn::native {
@@ -58,33 +58,6 @@ void PromiseWorker::OnError(const Napi::Error& /*error*/) {
 
 namespace {
 
-// ---- forward / backward ----------------------------------------------------------------------
-
-class AttentionWorker final : public PromiseWorker {
- public:
-  AttentionWorker(Napi::Env env, const char* op, AttentionJob job, KeepAlive keep)
-      : PromiseWorker(env, op), job_(std::move(job)), keep_(std::move(keep)) {}
-
- protected:
-  void Run() override { run_attention(job_); }
-
- private:
-  AttentionJob job_;
-  KeepAlive keep_;  // the typed arrays / DeviceBuffers the job points into
-};
-
-Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
-  const char* op = backward ? "backward" : "forward";
-  Napi::Env env = info.Env();
-  try {
-    KeepAlive keep;
-    AttentionJob job = backward ? parse_backward(info[0], keep) : parse_forward(info[0], keep);
-    return (new AttentionWorker(env, op, std::move(job), std::move(keep)))->QueuePromise();
-  } catch (...) {
-    return rejected_with_current(env, op);
-  }
-}
-
 // ---- bench -----------------------------------------------------------------------------------
 
 class BenchWorker final : public PromiseWorker {
@@ -111,37 +84,7 @@ class BenchWorker final : public PromiseWorker {
   BenchOutcome outcome_;
 };
 
-// ---- DeviceBuffer copies ---------------------------------------------------------------------
-
-class CopyWorker final : public PromiseWorker {
- public:
-  CopyWorker(Napi::Env env, const char* op, Napi::Object buffer, std::shared_ptr<DeviceAllocation> alloc,
-             Napi::Object array, void* host, size_t bytes, bool to_device)
-      : PromiseWorker(env, op),
-        buffer_(Napi::Persistent(buffer)),
-        array_(Napi::Persistent(array)),
-        alloc_(std::move(alloc)),
-        host_(host),
-        bytes_(bytes),
-        to_device_(to_device) {}
-
- protected:
-  void Run() override { copy_host_device(alloc_->device, alloc_->ptr, host_, bytes_, to_device_); }
-
- private:
-  Napi::ObjectReference buffer_;             // the DeviceBuffer (its memory is alloc_, kept below)
-  Napi::ObjectReference array_;              // the host typed array
-  std::shared_ptr<DeviceAllocation> alloc_;  // outlives a dispose() during the copy
-  void* host_;
-  size_t bytes_;
-  bool to_device_;
-};
-
 }  // namespace
-
-Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, false); }
-
-Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, true); }
 
 Napi::Value Bench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -154,11 +97,6 @@ Napi::Value Bench(const Napi::CallbackInfo& info) {
   } catch (...) {
     return rejected_with_current(env, "bench");
   }
-}
-
-Napi::Promise QueueCopy(Napi::Env env, const char* op, Napi::Object buffer, std::shared_ptr<DeviceAllocation> alloc,
-                        Napi::Object array, void* host, size_t bytes, bool to_device) {
-  return (new CopyWorker(env, op, buffer, std::move(alloc), array, host, bytes, to_device))->QueuePromise();
 }
 
 }  // namespace flashattn::native

@@ -47,7 +47,10 @@ Napi::Value Bench(const Napi::CallbackInfo& info);
 
 // DeviceBuffer.upload / download: copies `bytes` between `host` (inside the typed array `array`)
 // and the allocation, keeping both JS objects alive until the copy has finished.
-Napi::Promise QueueCopy(Napi::Env env, const char* op, Napi::Object buffer, std::shared_ptr<DeviceAllocation> alloc,
-                        Napi::Object array, void* host, size_t bytes, bool to_device);
+// DeviceBuffer.upload/download (exec/calls.cpp): the host bytes are copied through a pinned
+// buffer on the JS thread (upload: now; download: when the copy has completed, into `array` if it
+// is still attached and unresized). Enqueued on a default stream of the buffer's device.
+Napi::Promise QueueCopy(Napi::Env env, const char* op, std::shared_ptr<DeviceAllocation> alloc, Napi::Value array,
+                        void* host, size_t bytes, bool to_device);
 
 }  // namespace flashattn::native

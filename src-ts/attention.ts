@@ -1,11 +1,22 @@
 // attention.ts — flashAttention() and flashAttentionBackward(): validate, pick the backend,
 // allocate the outputs, and hand one request to the addon, which fills them in.
 import type { AttentionGradients, AttentionResult, OutDType } from './api-types';
-import type { NativeCommon, NativeSelection, NativeTensorArg } from './binding';
+import type {
+  NativeBackwardRequest,
+  NativeCommon,
+  NativeDType,
+  NativeDeviceBuffer,
+  NativeForwardRequest,
+  NativeOutput,
+  NativeSelection,
+  NativeStream,
+  NativeTensorArg,
+} from './binding';
 import { DeviceTensor } from './device-tensor';
-import { type DType, type HostArray, allocHost, nativeArray } from './dtype';
-import { FlashAttentionError, rewrap } from './errors';
+import { type DType, allocHost, nativeArray } from './dtype';
+import { FlashAttentionError, describeValue, rewrap } from './errors';
 import { cachedProbe, native, noGpuReason } from './probe';
+import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
 import {
   type AnyTensor,
@@ -15,6 +26,41 @@ import {
   normalizeBackward,
   normalizeForward,
 } from './validate';
+
+/** The order of a 4-D attention tensor's dims: 'bshd' [batch, seqlen, heads, headDim] (flash-attn's,
+ * the default) or 'bhsd' [batch, heads, seqlen, headDim] (PyTorch SDPA's). */
+export type Layout = 'bshd' | 'bhsd';
+
+/** Options of flashAttention() that the execution core reads (with AttentionOptions). */
+export interface ExecutionOptions {
+  /** Calls on one Stream run in issue order; calls on different Streams may overlap. */
+  stream?: Stream;
+  /**
+   * Dim order of q, k, v, out (and dout, dq, dk, dv). 'bhsd' is read through strides, with no
+   * copy of DeviceTensors; its outputs are DeviceTensor views in that order over memory laid out
+   * [batch, seqlen, heads, headDim] (host outputs are plain [batch, heads, seqlen, headDim] arrays).
+   * lse is [batch, headsQ, seqlenQ] either way.
+   */
+  layout?: Layout;
+}
+
+/** flashAttention()'s options: AttentionOptions, a Stream, and outputs to write in place. */
+export interface ForwardCallOptions extends AttentionOptions, ExecutionOptions {
+  /** Written in place: [batch, seqlenQ, headsQ, headDim], q's dtype (bf16 for fp8), q's kind and device. */
+  out?: AnyTensor;
+  /** Written in place: float32 [batch, headsQ, seqlenQ]. */
+  lse?: AnyTensor;
+}
+
+/** flashAttentionBackward()'s options: BackwardOptions, a Stream, and gradients to write in place. */
+export interface BackwardCallOptions extends BackwardOptions, ExecutionOptions {
+  dq?: AnyTensor;
+  dk?: AnyTensor;
+  dv?: AnyTensor;
+}
+
+const FORWARD_OUTPUTS = ['out', 'lse'] as const;
+const BACKWARD_OUTPUTS = ['dq', 'dk', 'dv'] as const;
 
 export type { AttentionGradients, AttentionResult } from './api-types';
 
@@ -31,7 +77,7 @@ export interface Plan {
 
 const CPU_SELECTION: NativeSelection = { path: 'cpu', kernelHeadDim: 0, reason: '' };
 
-/** Asks the addon which CUDA kernel would run the request. @internal */
+/** Asks the addon's plan which CUDA kernel would run the request. @internal */
 export function selectKernel(req: NormalizedRequest): NativeSelection {
   try {
     return native().select({
@@ -45,36 +91,18 @@ export function selectKernel(req: NormalizedRequest): NativeSelection {
       headsKV: req.dims.headsKV,
       windowLeft: req.windowLeft,
       windowRight: req.windowRight,
+      scale: req.scale,
+      batch: req.dims.batch,
+      deterministic: req.deterministic,
     });
   } catch (err) {
     throw rewrap(err, 'select');
   }
 }
 
-/** Why CUDA cannot run this request at all ('' when it might; select() has the last word). */
-function cudaProblem(req: NormalizedRequest, fn: string): string {
-  if (req.dtype === 'float32') {
-    return `${fn}: float32 runs on the CPU backend only; the CUDA kernels take float16 or bfloat16 ` +
-      "(convert with toFloat16()/toBfloat16(), or use device 'cpu'/'auto')";
-  }
-  if (req.dtype === 'float8_e4m3') {
-    const dev = cachedProbe().devices.find((d) => d.index === req.deviceIndex);
-    if (req.op === 'backward') return `${fn}: float8_e4m3 has no backward pass`;
-    if (!dev || dev.capability[0] !== 9) {
-      return `${fn}: float8_e4m3 needs a Hopper GPU (capability 9.0); device ${req.deviceIndex} is ` +
-        (dev ? `${dev.name} (capability ${dev.capability.join('.')})` : 'not present');
-    }
-  }
-  // select() is asked with the default scale (NativeSelectRequest carries none), so the kernels'
-  // positive-scale requirement is checked here.
-  if (!(req.scale > 0)) {
-    return `${fn}: the CUDA kernels need a positive softmaxScale (got ${req.scale}); use device 'cpu' for other scales`;
-  }
-  return '';
-}
-
-/** Picks the backend for a normalized request. Throws E_NO_DEVICE / E_UNSUPPORTED. @internal */
-export function plan(req: NormalizedRequest): Plan {
+/** Picks the backend for a normalized request. Throws E_NO_DEVICE / E_UNSUPPORTED. What a GPU can
+ * run is the addon's plan's call (cuda/plan/); this only chooses between it and the CPU. @internal */
+function makePlan(req: NormalizedRequest): Plan {
   const fn = req.op === 'forward' ? 'flashAttention' : 'flashAttentionBackward';
   const cpu = (why: string): Plan => {
     if (req.dtype === 'float8_e4m3') {
@@ -100,11 +128,6 @@ export function plan(req: NormalizedRequest): Plan {
     }
     return cpu(`no usable GPU: ${gpuReason}`);
   }
-  const dtypeProblem = cudaProblem(req, fn);
-  if (dtypeProblem) {
-    if (explicit) throw new FlashAttentionError('E_UNSUPPORTED', dtypeProblem);
-    return cpu(dtypeProblem);
-  }
   const selection = selectKernel(req);
   if (selection.path === 'none') {
     const msg = `${fn}: no CUDA kernel for this request on device ${req.deviceIndex}: ${selection.reason}`;
@@ -119,24 +142,31 @@ export function plan(req: NormalizedRequest): Plan {
   };
 }
 
-function common(req: NormalizedRequest, p: Plan): NativeCommon {
-  return {
-    backend: p.backend,
-    device: p.device,
-    scale: req.scale,
-    windowLeft: req.windowLeft,
-    windowRight: req.windowRight,
-    threads: req.threads,
-  };
+// Plans per request shape: a call pays for planning once per shape, not once per call.
+const planCache = new Map<string, Plan>();
+const PLAN_CACHE_LIMIT = 4096;
+
+/** makePlan(), cached per shape key. @internal */
+export function plan(req: NormalizedRequest): Plan {
+  const d = req.dims;
+  const key = `${req.op}|${req.kind}|${req.device}|${req.deviceIndex}|${req.dtype}|${d.batch}|${d.seqlenQ}|${d.seqlenK}|` +
+    `${d.headsQ}|${d.headsKV}|${d.headDim}|${req.scale}|${req.windowLeft}|${req.windowRight}|${req.deterministic}`;
+  let p = planCache.get(key);
+  if (p === undefined) {
+    p = makePlan(req);
+    if (planCache.size >= PLAN_CACHE_LIMIT) planCache.clear();
+    planCache.set(key, p);
+  }
+  return p;
 }
 
 /** One tensor as the addon takes it. DeviceTensors must have been acquired. */
 function arg(t: AnyTensor): NativeTensorArg {
-  if (t instanceof DeviceTensor) {
-    // acquire() was called by the caller; this only reads the buffer.
-    return { data: t.acquire('flashattn'), shape: [...t.shape], dtype: t.dtype };
-  }
-  return { data: nativeArray(t.data), shape: [...t.shape], dtype: t.dtype };
+  if (t instanceof DeviceTensor) return t.nativeArg('flashattn'); // acquires it; run() releases
+  const a: NativeTensorArg = { data: nativeArray(t.data), shape: t.shape as number[], dtype: t.dtype as NativeDType };
+  const strides = (t as { strides?: number[] }).strides;
+  if (own(t, 'strides') && strides !== undefined) a.strides = strides;
+  return a;
 }
 
 /**
@@ -146,55 +176,220 @@ function arg(t: AnyTensor): NativeTensorArg {
  */
 export const testHooks = { poisonOutputs: false };
 
-function nanArray(dtype: DType, size: number): HostArray {
-  const a = allocHost(dtype, size);
-  // 0xffff is a NaN in float16 and bfloat16; 0x7f in float8_e4m3.
-  if (a instanceof Float32Array) a.fill(NaN);
-  else if (a instanceof Uint16Array) a.fill(0xffff);
-  else a.fill(0x7f);
-  return a;
+/** The options the execution core reads itself (the rest go to validate.ts). */
+interface CoreOptions {
+  stream?: Stream;
+  layout: Layout;
+  outputs: Record<string, AnyTensor | undefined>;
+  rest: unknown;
 }
 
-/** Allocates an output like the inputs: host array, or DeviceTensor on `device`. */
-function output(kind: 'host' | 'device', shape: number[], dtype: DType, device: number): AnyTensor {
-  if (kind === 'device') return DeviceTensor.empty(shape, dtype, device);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tensor(testHooks.poisonOutputs ? nanArray(dtype, size) : allocHost(dtype, size), shape, dtype);
+function own(o: object, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(o, key);
 }
 
-/** Fills device outputs with NaN when testHooks.poisonOutputs is set. */
-async function poisonDevice(outputs: AnyTensor[]): Promise<void> {
-  if (!testHooks.poisonOutputs) return;
-  for (const t of outputs) {
-    if (t instanceof DeviceTensor && t.size > 0) {
-      await t.use('poison', (buf) => buf.upload(nanArray(t.dtype, t.size)));
+/** Splits `stream` and the caller-provided output options off the user's options (own
+ * properties only), and checks their types. */
+function coreOptions(fn: string, options: unknown, outputNames: readonly string[]): CoreOptions {
+  // Own properties only, here too: a null-prototype map, and `stream` set explicitly, so nothing
+  // on Object.prototype is ever read as an option.
+  const result: CoreOptions = {
+    stream: undefined,
+    layout: 'bshd',
+    outputs: Object.create(null) as CoreOptions['outputs'],
+    rest: options,
+  };
+  if (typeof options !== 'object' || options === null) return result;
+  const keys = ['stream', 'layout', ...outputNames];
+  if (!keys.some((k) => own(options, k))) return result;
+  const rest: Record<string, unknown> = {};
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) rest[key] = (options as Record<string, unknown>)[key];
+  }
+  result.rest = rest;
+  const o = options as Record<string, unknown>;
+  if (own(o, 'stream') && o.stream !== undefined) {
+    if (!(o.stream instanceof Stream)) {
+      throw new FlashAttentionError('E_ARG', `${fn}: stream must be a Stream (new Stream(deviceIndex)); got ${describeValue(o.stream)}`);
     }
+    result.stream = o.stream;
+  }
+  if (own(o, 'layout') && o.layout !== undefined) {
+    if (o.layout !== 'bshd' && o.layout !== 'bhsd') {
+      throw new FlashAttentionError(
+        'E_ARG',
+        `${fn}: layout must be 'bshd' ([batch, seqlen, heads, headDim], flash-attn's order) or 'bhsd' ` +
+          `([batch, heads, seqlen, headDim], PyTorch SDPA's); got ${describeValue(o.layout)}`,
+      );
+    }
+    result.layout = o.layout;
+  }
+  for (const name of outputNames) {
+    if (!own(o, name) || o[name] === undefined) continue;
+    const t = o[name];
+    const isHost = typeof t === 'object' && t !== null && own(t, 'data') && own(t, 'shape') && own(t, 'dtype');
+    if (!(t instanceof DeviceTensor) && !isHost) {
+      throw new FlashAttentionError(
+        'E_ARG',
+        `${fn}: ${name} must be a tensor (tensor(data, shape, dtype)) or a DeviceTensor to write the result into; got ${describeValue(t)}`,
+      );
+    }
+    result.outputs[name] = t as AnyTensor;
+  }
+  return result;
+}
+
+/** The native stream for a call, checked against the plan's device. */
+function streamFor(fn: string, stream: Stream | undefined, p: Plan): NativeStream | undefined {
+  if (stream === undefined) return undefined;
+  const handle = stream.handle(fn);
+  if (p.backend === 'cuda' && stream.device !== p.device) {
+    throw new FlashAttentionError('E_ARG', `${fn}: the stream is on device ${stream.device}, but the call runs on device ${p.device}`);
+  }
+  return handle;
+}
+
+/** A host output for a host call the caller gave none for: allocated here, in the caller's realm
+ * (the addon copies the result into it when the call settles). Device outputs are the addon's to
+ * allocate, stream-ordered. */
+function hostOutput(req: NormalizedRequest, given: AnyTensor | undefined, shape: number[], dtype: DType): AnyTensor | undefined {
+  if (given !== undefined || req.kind !== 'host') return given;
+  return tensor(allocHost(dtype, shape.reduce((a, b) => a * b, 1)), shape, dtype);
+}
+
+/** The result tensor for one output: the caller's (or hostOutput's), or a new DeviceTensor around
+ * what the addon allocated. */
+function wrapOutput(fn: string, given: AnyTensor | undefined, got: NativeOutput, shape: number[], dtype: DType): AnyTensor {
+  if (given !== undefined) return given;
+  if (got === undefined || ArrayBuffer.isView(got)) {
+    throw new FlashAttentionError('E_INTERNAL', `${fn}: the addon returned no device output (this is a bug in flashattn)`);
+  }
+  return DeviceTensor.fromBuffer(got as NativeDeviceBuffer, shape, dtype);
+}
+
+/** A 4-D tensor seen in the kernels' [b, s, h, d] order: a host tensor with strides, or a
+ * DeviceTensor view. Views made here are released by `made`. */
+interface Permuted {
+  tensor: AnyTensor;
+  made?: DeviceTensor;
+}
+
+/** Sees a call's 4-D tensors in the kernels' [b, s, h, d] order: the identity for 'bshd'; for
+ * 'bhsd', strided views (no copy). Disposes the views it made for the call. */
+class LayoutViews {
+  #bhsd: boolean;
+  #made: DeviceTensor[] = [];
+
+  constructor(layout: Layout) {
+    this.#bhsd = layout === 'bhsd';
+  }
+
+  /** A user tensor as the kernels see it (anything that is not a live 4-D tensor passes through
+   * unchanged, for validation to name). */
+  in(t: AnyTensor): AnyTensor {
+    if (!this.#bhsd) return t;
+    const shape = shapeOf(t);
+    if (shape?.length !== 4 || (t instanceof DeviceTensor && t.disposed)) return t;
+    const p = toBshd(t);
+    if (p.made) this.#made.push(p.made);
+    return p.tensor;
+  }
+
+  /** The user's shape of a [b, s, h, d] output. */
+  userShape(bshd: number[]): number[] {
+    return this.#bhsd ? [bshd[0], bshd[2], bshd[1], bshd[3]] : bshd;
+  }
+
+  /** An output the addon allocated ([b, s, h, d] contiguous) in the user's order. */
+  out(t: AnyTensor): AnyTensor {
+    if (!this.#bhsd || !(t instanceof DeviceTensor)) return t;
+    const [b, sl, h, d] = t.shape;
+    const v = t.view(0, [b, h, sl, d], [sl * h * d, d, h * d, 1]);
+    t.dispose(); // the view keeps the memory
+    return v;
+  }
+
+  dispose(): void {
+    for (const t of this.#made) t.dispose();
   }
 }
 
-/** Runs `body` with every DeviceTensor in `tensors` kept alive; disposes `outputs` on failure. */
-async function withTensors<T>(
-  fn: string,
-  inputs: AnyTensor[],
-  outputs: AnyTensor[],
-  body: (args: NativeTensorArg[]) => Promise<void>,
-  result: T,
-): Promise<T> {
-  const all = [...inputs, ...outputs];
+/** The [b, h, s, d] tensor `t` as a [b, s, h, d] one (no copy). */
+function toBshd(t: AnyTensor): Permuted {
+  const [b, h, sl, d] = t.shape;
+  if (t instanceof DeviceTensor) {
+    const st = t.strides;
+    const v = t.view(0, [b, sl, h, d], [st[0], st[2], st[1], st[3]]);
+    return { tensor: v, made: v };
+  }
+  const strided = { data: t.data, shape: [b, sl, h, d], dtype: t.dtype, strides: [h * sl * d, d, sl * d, 1] };
+  return { tensor: strided as unknown as HostTensor };
+}
+
+/** Why shapes that failed in one layout would pass in the other: '' when they would not. */
+function otherLayoutHint(layout: Layout, shapes: (readonly number[] | undefined)[]): string {
+  const [q, k, v] = shapes;
+  if (!q || !k || !v || q.length !== 4 || k.length !== 4 || v.length !== 4) return '';
+  // The user's shapes read in the other layout, as the kernels' [b, s, h, d].
+  const swap = (x: readonly number[]) => (layout === 'bshd' ? [x[0], x[2], x[1], x[3]] : [...x]);
+  const [sq, sk, sv] = [swap(q), swap(k), swap(v)];
+  const ok =
+    sq[0] === sk[0] && sk.every((x, i) => x === sv[i]) && sq[3] === sk[3] && sk[2] > 0 && sq[2] % sk[2] === 0;
+  if (!ok) return '';
+  const other = layout === 'bshd' ? 'bhsd' : 'bshd';
+  const order = other === 'bhsd' ? '[batch, heads, seqlen, headDim] (PyTorch SDPA order)' : '[batch, seqlen, heads, headDim]';
+  return `. These shapes fit layout '${other}' ${order}: pass layout: '${other}'`;
+}
+
+/** Normalizes a request, adding a layout hint to a shape error that the other layout would fix. */
+function normalized<T>(layout: Layout, shapes: (readonly number[] | undefined)[], f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof FlashAttentionError && e.code === 'E_SHAPE') {
+      const hint = otherLayoutHint(layout, shapes);
+      if (hint) throw new FlashAttentionError('E_SHAPE', e.message + hint, { cause: e });
+    }
+    throw e;
+  }
+}
+
+function shapeOf(t: unknown): readonly number[] | undefined {
+  if (t instanceof DeviceTensor) return t.shape;
+  if (typeof t === 'object' && t !== null && own(t, 'shape') && Array.isArray((t as { shape: unknown }).shape)) {
+    return (t as { shape: number[] }).shape;
+  }
+  return undefined;
+}
+
+/** What every native request carries. */
+function common(req: NormalizedRequest, p: Plan, stream: NativeStream | undefined): NativeCommon {
+  const c: NativeCommon = {
+    backend: p.backend,
+    device: p.device,
+    scale: req.scale,
+    windowLeft: req.windowLeft,
+    windowRight: req.windowRight,
+    threads: req.threads,
+    poison: testHooks.poisonOutputs,
+  };
+  if (stream) c.stream = stream;
+  return c;
+}
+
+/** Runs one native call with every DeviceTensor in `tensors` kept alive until it settles. */
+async function run<R>(fn: string, tensors: AnyTensor[], call: (args: NativeTensorArg[]) => Promise<R>): Promise<R> {
   const acquired: DeviceTensor[] = [];
   try {
     // Acquire before the first await: a caller may dispose() its inputs right after starting the
     // call, and the tensors must then stay alive until the call ends.
     const args: NativeTensorArg[] = [];
-    for (const t of all) {
+    for (const t of tensors) {
       args.push(arg(t));
       if (t instanceof DeviceTensor) acquired.push(t);
     }
-    await poisonDevice(outputs);
-    await body(args);
-    return result;
+    return await call(args);
   } catch (e) {
-    for (const t of outputs) if (t instanceof DeviceTensor) t.dispose();
     throw rewrap(e, fn);
   } finally {
     for (const t of acquired) t.release();
@@ -210,48 +405,60 @@ export async function flashAttention<D extends DType>(
   q: DeviceTensor<D>,
   k: DeviceTensor<D>,
   v: DeviceTensor<D>,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult<DeviceTensor<OutDType<D>>, DeviceTensor<'float32'>>>;
 export async function flashAttention<D extends DType>(
   q: HostTensor<D>,
   k: HostTensor<D>,
   v: HostTensor<D>,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult<HostTensor<OutDType<D>>, HostTensor<'float32'>>>;
 export async function flashAttention(
   q: AnyTensor,
   k: AnyTensor,
   v: AnyTensor,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult>;
 export async function flashAttention(
   q: AnyTensor,
   k: AnyTensor,
   v: AnyTensor,
-  options?: AttentionOptions,
+  options?: ForwardCallOptions,
 ): Promise<AttentionResult> {
   const fn = 'flashAttention';
-  const req = normalizeForward(q, k, v, options);
-  const p = plan(req);
-  const { batch, seqlenQ, headsQ, headDim } = req.dims;
-  const outDtype: DType = req.dtype === 'float8_e4m3' ? 'bfloat16' : req.dtype;
-  const out = output(req.kind, [batch, seqlenQ, headsQ, headDim], outDtype, p.device);
-  let lse: AnyTensor;
+  const core = coreOptions(fn, options, FORWARD_OUTPUTS);
+  const lay = new LayoutViews(core.layout);
   try {
-    lse = output(req.kind, [batch, headsQ, seqlenQ], 'float32', p.device);
-  } catch (e) {
-    if (out instanceof DeviceTensor) out.dispose();
-    throw e;
+    const [kq, kk, kv] = [lay.in(q), lay.in(k), lay.in(v)];
+    const req = normalized(core.layout, [q, k, v].map(shapeOf), () => normalizeForward(kq, kk, kv, core.rest));
+    const p = plan(req);
+    const stream = streamFor(fn, core.stream, p);
+    const { batch, seqlenQ, headsQ, headDim } = req.dims;
+    const outDtype: DType = req.dtype === 'float8_e4m3' ? 'bfloat16' : req.dtype;
+    const userOut = hostOutput(req, core.outputs.out, lay.userShape([batch, seqlenQ, headsQ, headDim]), outDtype);
+    const givenLse = hostOutput(req, core.outputs.lse, [batch, headsQ, seqlenQ], 'float32');
+    const givenOut = userOut && lay.in(userOut);
+    const tensors = [kq, kk, kv];
+    if (givenOut) tensors.push(givenOut);
+    if (givenLse) tensors.push(givenLse);
+    const res = await run(fn, tensors, ([aq, ak, av, ...rest]) => {
+      const request: NativeForwardRequest = { ...common(req, p, stream), q: aq, k: ak, v: av, naive: false };
+      if (givenOut) request.out = rest.shift();
+      if (givenLse) request.lse = rest.shift();
+      return native().forward(request);
+    });
+    const out = userOut ?? lay.out(wrapOutput(fn, undefined, res.out, [batch, seqlenQ, headsQ, headDim], outDtype));
+    let lse: AnyTensor;
+    try {
+      lse = wrapOutput(fn, givenLse, res.lse, [batch, headsQ, seqlenQ], 'float32');
+    } catch (e) {
+      if (out !== userOut && out instanceof DeviceTensor) out.dispose();
+      throw e;
+    }
+    return { out, lse };
+  } finally {
+    lay.dispose();
   }
-  return withTensors(
-    fn,
-    [q, k, v],
-    [out, lse],
-    async ([aq, ak, av, aout, alse]) => {
-      await native().forward({ ...common(req, p), q: aq, k: ak, v: av, out: aout, lse: alse, naive: false });
-    },
-    { out, lse },
-  );
 }
 
 /**
@@ -265,7 +472,7 @@ export async function flashAttentionBackward<D extends DType>(
   v: DeviceTensor<D>,
   out: DeviceTensor<D>,
   lse: DeviceTensor<'float32'>,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients<DeviceTensor<D>>>;
 export async function flashAttentionBackward<D extends DType>(
   dout: HostTensor<D>,
@@ -274,7 +481,7 @@ export async function flashAttentionBackward<D extends DType>(
   v: HostTensor<D>,
   out: HostTensor<D>,
   lse: HostTensor<'float32'>,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients<HostTensor<D>>>;
 export async function flashAttentionBackward(
   dout: AnyTensor,
@@ -283,7 +490,7 @@ export async function flashAttentionBackward(
   v: AnyTensor,
   out: AnyTensor,
   lse: AnyTensor,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients>;
 export async function flashAttentionBackward(
   dout: AnyTensor,
@@ -292,42 +499,59 @@ export async function flashAttentionBackward(
   v: AnyTensor,
   out: AnyTensor,
   lse: AnyTensor,
-  options?: BackwardOptions,
+  options?: BackwardCallOptions,
 ): Promise<AttentionGradients> {
   const fn = 'flashAttentionBackward';
-  const req = normalizeBackward(dout, q, k, v, out, lse, options);
-  const p = plan(req);
-  const made: AnyTensor[] = [];
+  const core = coreOptions(fn, options, BACKWARD_OUTPUTS);
+  const lay = new LayoutViews(core.layout);
   try {
-    made.push(output(req.kind, [...q.shape], req.dtype, p.device));
-    made.push(output(req.kind, [...k.shape], req.dtype, p.device));
-    made.push(output(req.kind, [...v.shape], req.dtype, p.device));
-  } catch (e) {
-    for (const t of made) if (t instanceof DeviceTensor) t.dispose();
-    throw e;
-  }
-  const [dq, dk, dv] = made;
-  return withTensors(
-    fn,
-    [dout, q, k, v, out, lse],
-    [dq, dk, dv],
-    async ([adout, aq, ak, av, aout, alse, adq, adk, adv]) => {
-      await native().backward({
-        ...common(req, p),
+    const ins = [lay.in(dout), lay.in(q), lay.in(k), lay.in(v), lay.in(out), lse];
+    const req = normalized(core.layout, [q, k, v].map(shapeOf), () =>
+      normalizeBackward(ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], core.rest),
+    );
+    const p = plan(req);
+    const stream = streamFor(fn, core.stream, p);
+    const { batch, seqlenQ, seqlenK, headsQ, headsKV, headDim } = req.dims;
+    const qShape = [batch, seqlenQ, headsQ, headDim];
+    const kShape = [batch, seqlenK, headsKV, headDim];
+    const user = [
+      hostOutput(req, core.outputs.dq, lay.userShape(qShape), req.dtype),
+      hostOutput(req, core.outputs.dk, lay.userShape(kShape), req.dtype),
+      hostOutput(req, core.outputs.dv, lay.userShape(kShape), req.dtype),
+    ];
+    const given = user.map((t) => t && lay.in(t));
+    const tensors = [...ins];
+    for (const g of given) if (g) tensors.push(g);
+    const res = await run(fn, tensors, ([adout, aq, ak, av, aout, alse, ...rest]) => {
+      const request: NativeBackwardRequest = {
+        ...common(req, p, stream),
         dout: adout,
         q: aq,
         k: ak,
         v: av,
         out: aout,
         lse: alse,
-        dq: adq,
-        dk: adk,
-        dv: adv,
         deterministic: req.deterministic,
-      });
-    },
-    { dq, dk, dv },
-  );
+      };
+      if (given[0]) request.dq = rest.shift();
+      if (given[1]) request.dk = rest.shift();
+      if (given[2]) request.dv = rest.shift();
+      return native().backward(request);
+    });
+    const got = [res.dq, res.dk, res.dv];
+    const shapes = [qShape, kShape, kShape];
+    const made: AnyTensor[] = [];
+    try {
+      for (let i = 0; i < 3; i++) made.push(user[i] ?? lay.out(wrapOutput(fn, undefined, got[i], shapes[i], req.dtype)));
+    } catch (e) {
+      for (const t of made) if (t instanceof DeviceTensor && !user.includes(t)) t.dispose();
+      throw e;
+    }
+    const [dq, dk, dv] = made;
+    return { dq, dk, dv };
+  } finally {
+    lay.dispose();
+  }
 }
 
 /** The backend a call with these arguments would use, without running it. @internal */

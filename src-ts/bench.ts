@@ -489,7 +489,7 @@ function cpuSteps(opts: BenchOptions): Step[] {
           threads: opts.threads,
         };
         const fwd = () => b.forward({ ...common, q, k, v, out, lse, naive: impl === 'naive' });
-        let run: () => Promise<void> = fwd;
+        let run: () => Promise<unknown> = fwd;
         if (op === 'bwd') {
           await fwd();
           const dout = t(random(n));

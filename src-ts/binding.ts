@@ -5,11 +5,11 @@
 import { loadedAddon, loadedAddonInfo } from './load';
 
 /** dtype names as they cross the boundary. */
-export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3';
+export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3' | 'int32';
 
 /** Host typed arrays the addon accepts: Float32Array for float32, Uint16Array of bits for
- * float16/bfloat16, Uint8Array of bits for float8_e4m3. */
-export type NativeHostArray = Float32Array | Uint16Array | Uint8Array;
+ * float16/bfloat16, Uint8Array of bits for float8_e4m3, Int32Array for int32. */
+export type NativeHostArray = Float32Array | Uint16Array | Uint8Array | Int32Array;
 
 /**
  * A device allocation owned by the addon (cudaMalloc on one device). Its size is reported to V8
@@ -33,11 +33,27 @@ export interface NativeDeviceBufferConstructor {
   new (device: number, bytes: number): NativeDeviceBuffer;
 }
 
+/** An ordered queue of calls on one device (a CUDA stream underneath). @internal */
+export interface NativeStream {
+  readonly device: number;
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
+/** @internal */
+export interface NativeStreamConstructor {
+  new (device: number): NativeStream;
+}
+
 /** One tensor argument: host data or a device buffer, with its shape and dtype. @internal */
 export interface NativeTensorArg {
   data: NativeHostArray | NativeDeviceBuffer;
   shape: number[];
   dtype: NativeDType;
+  /** Element strides per dim (default contiguous); the last must be 1. */
+  strides?: number[];
+  /** Element offset into a DeviceBuffer (a view); host arrays use subarray() instead. */
+  offset?: number;
 }
 
 /** Options every attention request carries. @internal */
@@ -52,25 +68,30 @@ export interface NativeCommon {
   windowRight: number;
   /** CPU threads; 0 = one per hardware thread. */
   threads: number;
+  /** Calls on one stream run in issue order; absent: a default stream of the device. */
+  stream?: NativeStream;
+  /** Fill the outputs with NaN bits before the backend runs (tests: an unwritten element shows). */
+  poison?: boolean;
 }
 
 /**
- * Forward request. The caller allocates the outputs: `out` (q's shape and dtype; bf16 for fp8)
- * and `lse` (float32, [b, h, s_q]). Host inputs give host outputs; with backend 'cuda' and host
- * arrays, the addon copies in and out inside its async work.
+ * Forward request. `out` (q's shape and dtype; bf16 for fp8) and `lse` (float32, [b, h, s_q]) are
+ * optional: given, they are written in place; absent, the addon allocates them (stream-ordered
+ * device memory for DeviceBuffers, new typed arrays for host data) and the promise resolves to
+ * them. Host inputs are copied when the call starts; host outputs are written when it settles.
  * @internal
  */
 export interface NativeForwardRequest extends NativeCommon {
   q: NativeTensorArg;
   k: NativeTensorArg;
   v: NativeTensorArg;
-  out: NativeTensorArg;
-  lse: NativeTensorArg;
+  out?: NativeTensorArg;
+  lse?: NativeTensorArg;
   /** Materialize the full score matrix instead (the benchmark's "standard attention"). */
   naive: boolean;
 }
 
-/** Backward request; dq/dk/dv are caller-allocated like the forward outputs. @internal */
+/** Backward request; dq/dk/dv are optional like the forward's outputs. @internal */
 export interface NativeBackwardRequest extends NativeCommon {
   dout: NativeTensorArg;
   q: NativeTensorArg;
@@ -78,10 +99,25 @@ export interface NativeBackwardRequest extends NativeCommon {
   v: NativeTensorArg;
   out: NativeTensorArg;
   lse: NativeTensorArg;
-  dq: NativeTensorArg;
-  dk: NativeTensorArg;
-  dv: NativeTensorArg;
+  dq?: NativeTensorArg;
+  dk?: NativeTensorArg;
+  dv?: NativeTensorArg;
   deterministic: boolean;
+}
+
+/** What a call resolves to: each output, the addon's own when it allocated it, else the caller's
+ * host array (or undefined for a caller's DeviceBuffer, written in place). @internal */
+export type NativeOutput = NativeHostArray | NativeDeviceBuffer | undefined;
+/** @internal */
+export interface NativeForwardResult {
+  out: NativeOutput;
+  lse: NativeOutput;
+}
+/** @internal */
+export interface NativeBackwardResult {
+  dq: NativeOutput;
+  dk: NativeOutput;
+  dv: NativeOutput;
 }
 
 /** @internal */
@@ -124,16 +160,47 @@ export interface NativeSelectRequest {
   headsKV: number;
   windowLeft: number;
   windowRight: number;
+  /** Default 1/sqrt(headDim). */
+  scale?: number;
+  /** Default 1. */
+  batch?: number;
+  deterministic?: boolean;
 }
 
-/** @internal */
+/** The plan (cuda/plan/): which kernel runs a request, or 'none' and why. @internal */
 export interface NativeSelection {
   /** 'sm80', 'sm90', or 'none'. */
   path: string;
   /** The compiled head dim that runs it (>= headDim); 0 for none. */
   kernelHeadDim: number;
+  /** The sm80 forward tile: 'full', 'masked', 'compact', or 'none'. */
+  tile?: string;
+  /** Key-dimension splits (1: none). */
+  splits?: number;
+  /** Device workspace the kernels take, in bytes. */
+  workspaceBytes?: number;
   /** Why not, when path is 'none'. */
   reason: string;
+}
+
+/** planFor(): the plan for a hypothetical device and build (no GPU needed). @internal */
+export interface NativePlanForRequest extends NativeSelectRequest {
+  /** [major, minor], e.g. [9, 0]. */
+  capability: [number, number];
+  /** A CMake CUDA_ARCHITECTURES list, e.g. '80;90a'. */
+  archs: string;
+  /** Opt-in shared memory per block; default: the known value for the capability. */
+  smemOptin?: number;
+  /** Like FLASHATTN_KERNEL_PATH. */
+  forcePath?: '' | 'sm80' | 'sm90';
+}
+
+/** @internal */
+export interface NativePlanForResult extends NativeSelection {
+  /** What probe() would list for such a device: paths it can run, best first. */
+  devicePaths: string[];
+  /** Why devicePaths is empty. */
+  devicePathsReason: string;
 }
 
 /** @internal */
@@ -175,11 +242,14 @@ export interface NativeBinding {
   version: string;
   probe(): NativeProbeReport;
   select(req: NativeSelectRequest): NativeSelection;
-  forward(req: NativeForwardRequest): Promise<void>;
-  backward(req: NativeBackwardRequest): Promise<void>;
+  /** Plans for a hypothetical device and build: the same function dispatch and probe() use. */
+  planFor(req: NativePlanForRequest): NativePlanForResult;
+  forward(req: NativeForwardRequest): Promise<NativeForwardResult>;
+  backward(req: NativeBackwardRequest): Promise<NativeBackwardResult>;
   /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
   bench(req: NativeBenchRequest): Promise<NativeBenchResult>;
   DeviceBuffer: NativeDeviceBufferConstructor;
+  Stream: NativeStreamConstructor;
 }
 
 /** The names of NativeBinding, kept in sync by test/binding.test.ts. @internal */
@@ -190,7 +260,9 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'forward',
   'backward',
   'bench',
+  'planFor',
   'DeviceBuffer',
+  'Stream',
 ];
 
 /** Loads the addon once (src-ts/load.ts finds the file: FLASHATTN_BINARY, a local build, then the

@@ -6,20 +6,23 @@
 import { FlashAttentionError, describeValue } from './errors';
 import { typedArrayBuffer, typedArrayByteOffset, typedArrayLength, typedArrayName } from './own';
 
-/** Element types. float32 runs on the CPU backend only; float8_e4m3 on Hopper GPUs (forward). */
-export type DType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3';
+/** Element types. float32 runs on the CPU backend only; float8_e4m3 on Hopper GPUs (forward);
+ * int32 carries lengths, offsets and block tables (never an attention operand). */
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'float8_e4m3' | 'int32';
 
-/** Host typed array for each dtype: Float32Array; Uint16Array of bits; Uint8Array of bits. */
-export type HostArray = Float32Array | Uint16Array | Uint8Array;
+/** Host typed array for each dtype: Float32Array; Uint16Array of bits; Uint8Array of bits; Int32Array. */
+export type HostArray = Float32Array | Uint16Array | Uint8Array | Int32Array;
 
 /** Host typed array type that holds a given dtype. */
 export type ArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'float16' | 'bfloat16'
     ? Uint16Array
-    : Uint8Array;
+    : D extends 'int32'
+      ? Int32Array
+      : Uint8Array;
 
-export const DTYPES: ReadonlyArray<DType> = ['float32', 'float16', 'bfloat16', 'float8_e4m3'];
+export const DTYPES: ReadonlyArray<DType> = ['float32', 'float16', 'bfloat16', 'float8_e4m3', 'int32'];
 
 /** @internal */
 export function isDType(value: unknown): value is DType {
@@ -30,6 +33,7 @@ export function isDType(value: unknown): value is DType {
 export function dtypeBytes(dtype: DType): number {
   switch (dtype) {
     case 'float32':
+    case 'int32':
       return 4;
     case 'float16':
     case 'bfloat16':
@@ -41,8 +45,10 @@ export function dtypeBytes(dtype: DType): number {
 }
 
 /** The name of the typed array a dtype's host data must be. @internal */
-export function arrayNameFor(dtype: DType): 'Float32Array' | 'Uint16Array' | 'Uint8Array' {
+export function arrayNameFor(dtype: DType): 'Float32Array' | 'Uint16Array' | 'Uint8Array' | 'Int32Array' {
   switch (dtype) {
+    case 'int32':
+      return 'Int32Array';
     case 'float32':
       return 'Float32Array';
     case 'float16':
@@ -69,6 +75,8 @@ export function arrayMatches(data: unknown, dtype: DType): boolean {
       return name === 'Uint16Array';
     case 'float8_e4m3':
       return name === 'Uint8Array';
+    case 'int32':
+      return name === 'Int32Array';
   }
   return false;
 }
@@ -108,6 +116,8 @@ function allocHostArray(dtype: DType, length: number): HostArray {
       return new Uint16Array(length);
     case 'float8_e4m3':
       return new Uint8Array(length);
+    case 'int32':
+      return new Int32Array(length);
   }
   throw new FlashAttentionError('E_DTYPE', `unknown dtype ${describeValue(dtype)}`);
 }

@@ -1,7 +1,9 @@
 // index.ts — the public API of flashattn.
 export { flashAttention, flashAttentionBackward } from './attention';
 export type { AttentionGradients, AttentionResult, Float16ArrayLike, Float16DType, OutDType } from './api-types';
+export type { BackwardCallOptions, ExecutionOptions, ForwardCallOptions, Layout } from './attention';
 export { DeviceTensor } from './device-tensor';
+export { Stream } from './stream';
 export {
   bfloat16Bits,
   bfloat16Value,

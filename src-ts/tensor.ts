@@ -72,8 +72,8 @@ export function detachedMessage(data: object, what: string): string | undefined 
 }
 
 /**
- * Makes a host tensor. The dtype is inferred from a Float32Array ('float32') or a Float16Array
- * ('float16'); a Uint16Array needs 'float16' or 'bfloat16' and a Uint8Array 'float8_e4m3'.
+ * Makes a host tensor. The dtype is inferred from a Float32Array ('float32'), an Int32Array
+ * ('int32') or a Float16Array ('float16'); a Uint16Array needs 'float16' or 'bfloat16' and a Uint8Array 'float8_e4m3'.
  * The data is not copied. Throws E_DTYPE / E_SHAPE.
  */
 export function tensor(data: Float32Array, shape: readonly number[], dtype?: 'float32'): HostTensor<'float32'>;
@@ -88,7 +88,7 @@ export function tensor(data: TensorData, shape: readonly number[], dtype?: DType
   if (dt !== undefined && !isDType(dt)) {
     throw new FlashAttentionError(
       'E_DTYPE',
-      `tensor(): dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3'; got ${describeValue(dt)}`,
+      `tensor(): dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3', 'int32'; got ${describeValue(dt)}`,
     );
   }
   if (isFloat16Array(data)) {
@@ -101,6 +101,7 @@ export function tensor(data: TensorData, shape: readonly number[], dtype?: DType
   if (dt === undefined) {
     const name = typedArrayName(array);
     if (name === 'Float32Array') dt = 'float32';
+    else if (name === 'Int32Array') dt = 'int32';
     else if (name === 'Uint16Array') {
       throw new FlashAttentionError(
         'E_DTYPE',

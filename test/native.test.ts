@@ -25,7 +25,11 @@ interface Dims {
 }
 const D: Dims = { b: 2, sq: 13, sk: 21, hq: 4, hkv: 2, d: 32 };
 
-function fwdRequest(dims: Dims = D, dtype: NativeDType = 'float32'): NativeForwardRequest {
+/** A forward request with its outputs given (written in place). */
+type FullForwardRequest = NativeForwardRequest & { out: NativeTensorArg; lse: NativeTensorArg };
+type FullBackwardRequest = NativeBackwardRequest & { dq: NativeTensorArg; dk: NativeTensorArg; dv: NativeTensorArg };
+
+function fwdRequest(dims: Dims = D, dtype: NativeDType = 'float32'): FullForwardRequest {
   const { b: B, sq, sk, hq, hkv, d } = dims;
   const t = (shape: number[], fill?: 'nan'): NativeTensorArg => ({
     data: arr(shape.reduce((x, y) => x * y), dtype, fill),
@@ -48,7 +52,7 @@ function fwdRequest(dims: Dims = D, dtype: NativeDType = 'float32'): NativeForwa
   };
 }
 
-function bwdRequest(f: NativeForwardRequest): NativeBackwardRequest {
+function bwdRequest(f: FullForwardRequest): FullBackwardRequest {
   const { naive: _naive, ...rest } = f;
   void _naive;
   const like = (t: NativeTensorArg, fill?: 'nan'): NativeTensorArg => ({
@@ -122,7 +126,7 @@ describe('native forward writes every output element', () => {
     const req = fwdRequest();
     req.windowLeft = 5;
     req.windowRight = 0;
-    const naive: NativeForwardRequest = {
+    const naive: FullForwardRequest = {
       ...req,
       naive: true,
       out: { ...req.out, data: new Float32Array((req.out.data as Float32Array).length).fill(NaN) },

@@ -100,7 +100,7 @@ describe('the package entry', () => {
   it('exports the public API and no internals', () => {
     const names = Object.keys(api).sort();
     expect(names).toEqual([
-      'DeviceTensor', 'ERROR_CODES', 'FlashAttentionError', 'bfloat16Bits', 'bfloat16Value', 'flashAttention',
+      'DeviceTensor', 'ERROR_CODES', 'FlashAttentionError', 'Stream', 'bfloat16Bits', 'bfloat16Value', 'flashAttention',
       'flashAttentionBackward', 'float16Bits', 'float16Value', 'fromBfloat16', 'fromFloat16', 'fromFloat32',
       'isFlashAttentionError', 'probe', 'tensor', 'toBfloat16', 'toFloat16', 'toFloat32',
     ]);

@@ -1,8 +1,11 @@
-// check.h — every cudaError_t becomes a flashattn::cuda::Error; nothing here exits or aborts.
+// check.h — the one error idiom of cuda/: every cudaError_t becomes a flashattn::cuda::Error, and
+// every request the kernels cannot run a cuda::fail(); nothing here exits or aborts.
 //
 //   FA_CUDA_CHECK(cudaMalloc(&p, n));          throws when the call fails
 //   my_kernel<<<grid, block, smem, s>>>(...);
 //   FA_CUDA_CHECK_LAUNCH("sm80 fwd d128");     throws when the launch failed (a const char* or std::string)
+//   check(err, "cudaFuncSetAttribute(...)");  the same for a call named in words
+//   fail("backward", "head dim 264 ...");      a request this code cannot run (Error code -1)
 //
 // The message names the call (its source text), the CUDA error name and text, the file and line,
 // and a hint for the errors a user can do something about, e.g.
@@ -68,9 +71,19 @@ inline void check(cudaError_t err, const char* what, const char* file, int line)
   if (err == cudaSuccess) return;
   (void)cudaGetLastError();
   std::string msg = std::string(what) + " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
-  msg += std::string(" at ") + file + ":" + std::to_string(line);
+  if (file != nullptr) msg += std::string(" at ") + file + ":" + std::to_string(line);
   if (const char* hint = error_hint(err)) msg += std::string("; ") + hint;
   throw Error(msg, static_cast<int>(err), err == cudaErrorMemoryAllocation);
+}
+
+// The same for a call named in words rather than by its source text.
+inline void check(cudaError_t err, const std::string& what) { check(err, what.c_str(), nullptr, 0); }
+
+// Throws Error (code -1) for a request the CUDA layer cannot run. `where` names the part that
+// refuses it ("backward", "sm80 forward"), and prefixes the message.
+[[noreturn]] inline void fail(const std::string& what) { throw Error(what, -1, false); }
+[[noreturn]] inline void fail(const char* where, const std::string& what) {
+  throw Error(std::string(where) + ": " + what, -1, false);
 }
 
 // After a <<<...>>> launch: reports a bad configuration (too much shared memory, no kernel image

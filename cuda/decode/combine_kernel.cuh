@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "decode/decode_params.h"
 #include "decode/decode_tile.h"
 

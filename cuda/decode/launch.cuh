@@ -7,7 +7,7 @@
 #include <cuda_runtime.h>
 
 #include "common/check.h"
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "decode/append_kernel.cuh"
 #include "decode/combine_kernel.cuh"
 #include "decode/decode_params.h"

@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "common/copy.h"
-#include "common/mma.h"
+#include "sm80/copy.h"
+#include "sm80/mma.h"
 #include "common/reduce.h"
 #include "decode/cache_index.cuh"
 #include "decode/decode_params.h"

@@ -11,7 +11,7 @@ out=.devbin/bwd-obj-$arch
 mkdir -p "$out"
 flags=(-std=c++17 -O3 --expt-relaxed-constexpr -lineinfo "-gencode=arch=compute_$arch,code=sm_$arch"
        -I. -Icuda -Xptxas -v)
-srcs=(cuda/sm80/bwd_hd*.cu cuda/sm80/bwd_run.cu cuda/dev/bwd_variants.cu cuda/dev/bwd_check.cu)
+srcs=(cuda/generated/sm80_bwd_*.cu cuda/sm80/bwd_run.cu cuda/dev/bwd_variants.cu cuda/dev/bwd_check.cu)
 : > .devbin/bwd_times.txt
 build_one() {
   local src=$1 obj t0 t1

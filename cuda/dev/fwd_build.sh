@@ -11,7 +11,7 @@ out=.devbin/obj-$arch
 mkdir -p "$out"
 flags=(-std=c++17 -O3 --expt-relaxed-constexpr -lineinfo "-gencode=arch=compute_$arch,code=sm_$arch"
        -I. -Icuda "-DFLASHATTN_CUDA_ARCHS=\"$arch\"" -Xptxas -v)
-srcs=(cuda/sm80/fwd_hdim*.cu cuda/sm80/fwd_launch.cu cuda/select.cu cuda/forward.cu cuda/naive.cu cuda/bench.cu
+srcs=(cuda/generated/sm80_fwd_*.cu cuda/sm80/fwd_launch.cu cuda/plan/*.cpp cuda/forward.cu cuda/naive.cu cuda/bench.cu
       cuda/dev/fwd_variants.cu cuda/dev/fwd_check.cu)
 : > .devbin/fwd_times.txt
 build_one() {

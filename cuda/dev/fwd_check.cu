@@ -35,7 +35,7 @@
 #include <cuda_runtime.h>
 
 #include "api.h"
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "dev/fwd_reference.h"
 #include "dev/fwd_variants.h"
 #include "dev/harness.h"

@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "sm80/bwd_tile.h"
 
 namespace flashattn::sm80::bwd {

@@ -18,8 +18,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "common/copy.h"
-#include "common/mma.h"
+#include "sm80/copy.h"
+#include "sm80/mma.h"
 #include "common/reduce.h"
 #include "params.h"
 #include "sm80/bwd_config.h"

@@ -1,5 +1,5 @@
 // bwd_launch.h — builds the workspace and launches the backward kernels of one (dtype, head dim).
-// Included by the bwd_hd*.cu instantiation files only.
+// Included by sm80/bwd_run.cu and the instantiation files in cuda/generated/.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,7 +10,7 @@
 
 #include "params.h"
 #include "sm80/bwd_config.h"
-#include "sm80/bwd_error.h"
+#include "common/check.h"
 #include "sm80/bwd_kernel.h"
 
 namespace flashattn::sm80::bwd {
@@ -48,7 +48,7 @@ inline int smem_optin() {
 inline int pick_stages(size_t one, size_t two, int optin, const char* kernel) {
   if (two <= static_cast<size_t>(optin)) return 2;
   if (one <= static_cast<size_t>(optin)) return 1;
-  fail(std::string(kernel) + " needs " + std::to_string(one) + " bytes of shared memory per block, the device offers " +
+  cuda::fail("backward", std::string(kernel) + " needs " + std::to_string(one) + " bytes of shared memory per block, the device offers " +
        std::to_string(optin));
 }
 
@@ -113,7 +113,7 @@ void run_dtype(const AttnParams& p, cudaStream_t stream) {
   switch (p.dtype) {
     case DType::kFloat16: return run<Fp16, Cfg>(p, stream);
     case DType::kBFloat16: return run<Bf16, Cfg>(p, stream);
-    default: fail(std::string("no sm80 backward for dtype ") + dtype_name(p.dtype));
+    default: cuda::fail("backward", std::string("no sm80 backward for dtype ") + dtype_name(p.dtype));
   }
 }
 
@@ -127,12 +127,8 @@ void run_head_dim(const AttnParams& p, cudaStream_t stream) {
   run_dtype<Cfg>(p, stream);
 }
 
-// Defined in bwd_hd{32,64,96,128,192,256}.cu.
-void run_hd32(const AttnParams& p, cudaStream_t stream);
-void run_hd64(const AttnParams& p, cudaStream_t stream);
-void run_hd96(const AttnParams& p, cudaStream_t stream);
-void run_hd128(const AttnParams& p, cudaStream_t stream);
-void run_hd192(const AttnParams& p, cudaStream_t stream);
-void run_hd256(const AttnParams& p, cudaStream_t stream);
 
 }  // namespace flashattn::sm80::bwd
+
+// Each instantiation is compiled once, in its own file under cuda/generated/.
+#include "generated/sm80_bwd_instances.h"

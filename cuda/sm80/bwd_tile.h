@@ -14,8 +14,8 @@
 
 #include <cstdint>
 
-#include "common/copy.h"
-#include "common/mma.h"
+#include "sm80/copy.h"
+#include "sm80/mma.h"
 
 namespace flashattn::sm80::bwd {
 

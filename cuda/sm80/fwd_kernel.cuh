@@ -29,8 +29,8 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
-#include "common/copy.h"
-#include "common/mma.h"
+#include "sm80/copy.h"
+#include "sm80/mma.h"
 #include "common/reduce.h"
 #include "params.h"
 #include "sm80/fwd_sync.cuh"

@@ -2,12 +2,14 @@
 // Included by the per-instantiation files fwd_hdim{D}_{fp16,bf16}.cu and by cuda/dev/fwd_check.cu.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <type_traits>
 
 #include <cuda_runtime.h>
 
 #include "params.h"
-#include "sm80/fwd_host.h"
+#include "common/check.h"
 #include "sm80/fwd_kernel.cuh"
 
 namespace flashattn::sm80 {
@@ -59,15 +61,24 @@ enum class FwdTier { kAuto, kFull, kMasked, kCompact };
 // Launches fwd_kernel<E, Tile> over (query blocks, h, b) on `stream`.
 template <typename E, typename Tile>
 void launch_fwd_tile(const AttnParams& p, cudaStream_t stream) {
-  if (p.b > 65535 || p.h > 65535) cuda::fwd_fail("sm80 forward: batch and heads must each be at most 65535");
+  if (p.b > 65535 || p.h > 65535) cuda::fail("sm80 forward: batch and heads must each be at most 65535");
   const FwdArgs args = make_fwd_args(p);
   auto kernel = fwd_kernel<E, Tile>;
   const int smem = Tile::kSmemBytes;
-  cuda::fwd_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-                  "cudaFuncSetAttribute(sm80 forward shared memory)");
+  // Once per device and instantiation: the attribute sticks to the function, and setting it on
+  // every launch is a driver call on the path of every call.
+  static std::atomic<uint64_t> smem_set{0};
+  int device = 0;
+  cuda::check(cudaGetDevice(&device), "cudaGetDevice");
+  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+  if (bit == 0 || (smem_set.load(std::memory_order_acquire) & bit) == 0) {
+    cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+                    "cudaFuncSetAttribute(sm80 forward shared memory)");
+    smem_set.fetch_or(bit, std::memory_order_release);
+  }
   const dim3 grid((p.s_q + Tile::kBlockM - 1) / Tile::kBlockM, p.h, p.b);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(args);
-  cuda::fwd_check(cudaGetLastError(), "sm80 forward kernel launch");
+  cuda::check(cudaGetLastError(), "sm80 forward kernel launch");
 }
 
 template <typename E, int D>
@@ -75,8 +86,8 @@ void launch_fwd(const AttnParams& p, cudaStream_t stream, FwdTier tier) {
   using Cfg = FwdConfig<D>;
   static_assert(Cfg::Compact::kSmemBytes <= kCompactSmemLimit, "the compact tile must fit every sm_8x GPU");
   int device = 0, optin = 0;
-  cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
-  cuda::fwd_check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+  cuda::check(cudaGetDevice(&device), "cudaGetDevice");
+  cuda::check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
                   "cudaDeviceGetAttribute(shared memory per block opt-in)");
   const bool masked = p.window_left >= 0 || p.window_right >= 0;
   const bool full_fits = optin >= Cfg::Full::kSmemBytes;
@@ -91,22 +102,14 @@ void launch_fwd(const AttnParams& p, cudaStream_t stream, FwdTier tier) {
     case FwdTier::kMasked: return launch_fwd_tile<E, typename Cfg::Masked>(p, stream);
     case FwdTier::kCompact: return launch_fwd_tile<E, typename Cfg::Compact>(p, stream);
   }
-  cuda::fwd_fail("sm80 forward: unknown tile tier");
+  cuda::fail("sm80 forward: unknown tile tier");
 }
 
 // run_fwd with a forced tier (launch.h's run_fwd is run_fwd_tier(..., FwdTier::kAuto, ...)).
 void run_fwd_tier(const AttnParams& p, int kernel_hd, FwdTier tier, cudaStream_t stream);
 
-// Defined once each in fwd_hdim{D}_{fp16,bf16}.cu.
-#define FLASHATTN_FWD_EXTERN(D)                                                                \
-  extern template void launch_fwd<Fp16, D>(const AttnParams&, cudaStream_t, FwdTier); \
-  extern template void launch_fwd<Bf16, D>(const AttnParams&, cudaStream_t, FwdTier);
-FLASHATTN_FWD_EXTERN(32)
-FLASHATTN_FWD_EXTERN(64)
-FLASHATTN_FWD_EXTERN(96)
-FLASHATTN_FWD_EXTERN(128)
-FLASHATTN_FWD_EXTERN(192)
-FLASHATTN_FWD_EXTERN(256)
-#undef FLASHATTN_FWD_EXTERN
 
 }  // namespace flashattn::sm80
+
+// Each instantiation is compiled once, in its own file under cuda/generated/.
+#include "generated/sm80_fwd_instances.h"

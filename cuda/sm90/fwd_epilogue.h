@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "common/reduce.h"
 #include "sm90/fwd_params.h"
 #include "sm90/fwd_softmax.h"

@@ -8,7 +8,7 @@
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>
 
-#include "sm80/fwd_host.h"
+#include "common/check.h"
 #include "sm90/api.h"
 #include "sm90/fwd_launch.cuh"
 
@@ -44,7 +44,7 @@ CUtensorMap make_map(const void* base, DType dt, int b, int s, int heads, int d,
   CUtensorMap map;
   std::memset(&map, 0, sizeof map);
   const PFN_cuTensorMapEncodeTiled_v12000 encode = encode_fn();
-  if (!encode) cuda::fwd_fail("sm90 forward: the CUDA driver offers no cuTensorMapEncodeTiled (driver too old?)");
+  if (!encode) cuda::fail("sm90 forward: the CUDA driver offers no cuTensorMapEncodeTiled (driver too old?)");
   const int64_t fallback = static_cast<int64_t>(d) * 8;  // any multiple of 16 bytes
   cuuint64_t dims[4] = {static_cast<cuuint64_t>(d), static_cast<cuuint64_t>(s > 0 ? s : 1), static_cast<cuuint64_t>(heads),
                         static_cast<cuuint64_t>(b)};
@@ -57,7 +57,7 @@ CUtensorMap make_map(const void* base, DType dt, int b, int s, int heads, int d,
   const CUresult r = encode(&map, type, 4, const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
-    cuda::fwd_fail(std::string("sm90 forward: cuTensorMapEncodeTiled(") + what + ") failed with CUresult " + std::to_string(r));
+    cuda::fail(std::string("sm90 forward: cuTensorMapEncodeTiled(") + what + ") failed with CUresult " + std::to_string(r));
   }
   return map;
 }
@@ -129,14 +129,14 @@ FwdParams make_fwd_params(const AttnParams& p, int block_n) {
 int fwd_grid(int tiles, bool persistent) {
   if (!persistent) return tiles;
   int device = 0, sms = 0;
-  cuda::fwd_check(cudaGetDevice(&device), "cudaGetDevice");
-  cuda::fwd_check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SM count)");
+  cuda::check(cudaGetDevice(&device), "cudaGetDevice");
+  cuda::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SM count)");
   return tiles < sms ? tiles : sms;
 }
 
 void sm90_forward(const AttnParams& p, cudaStream_t stream) {
   std::string why;
-  if (!sm90_forward_covers(p, &why)) cuda::fwd_fail(why);
+  if (!sm90_forward_covers(p, &why)) cuda::fail(why);
   if (p.b == 0 || p.s_q == 0) return;
   const bool bf16 = p.dtype == DType::kBFloat16;
   switch (fwd_kernel_head_dim(p.d)) {
@@ -144,7 +144,7 @@ void sm90_forward(const AttnParams& p, cudaStream_t stream) {
     case 128: return bf16 ? launch_fwd<sm80::Bf16, 128>(p, stream) : launch_fwd<sm80::Fp16, 128>(p, stream);
     case 256: return bf16 ? launch_fwd<sm80::Bf16, 256>(p, stream) : launch_fwd<sm80::Fp16, 256>(p, stream);
   }
-  cuda::fwd_fail("sm90 forward: no kernel for head dim " + std::to_string(p.d));
+  cuda::fail("sm90 forward: no kernel for head dim " + std::to_string(p.d));
 }
 
 }  // namespace flashattn::sm90

@@ -5,7 +5,7 @@
 #include <cuda_runtime.h>
 
 #include "params.h"
-#include "sm80/fwd_host.h"
+#include "common/check.h"
 #include "sm90/fwd_kernel.cuh"
 #include "sm90/fwd_params.h"
 
@@ -47,10 +47,10 @@ template <typename Tile, typename Elem>
 void launch_fwd_tile(const AttnParams& p, cudaStream_t stream, bool persistent) {
   const FwdParams params = make_fwd_params(p, Tile::kBlockN);
   auto kernel = fwd_kernel<Tile, Elem>;
-  cuda::fwd_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes),
+  cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes),
                   "cudaFuncSetAttribute(sm90 forward shared memory)");
   kernel<<<fwd_grid(params.tiles, persistent), Tile::kThreads, Tile::kSmemBytes, stream>>>(params);
-  cuda::fwd_check(cudaGetLastError(), "sm90 forward kernel launch");
+  cuda::check(cudaGetLastError(), "sm90 forward kernel launch");
 }
 
 template <typename Elem, int D>

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "common/mma.h"
+#include "sm80/mma.h"
 #include "common/reduce.h"
 
 namespace flashattn::sm90 {

@@ -15,7 +15,7 @@
 
 #include <cstdint>
 
-#include "common/mma.h"
+#include "sm80/mma.h"
 
 namespace flashattn::sm90 {
 

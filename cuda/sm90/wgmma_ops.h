@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "common/mma.h"
+#include "sm80/mma.h"
 
 namespace flashattn::sm90 {
 

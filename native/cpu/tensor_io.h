@@ -44,6 +44,7 @@ struct TensorView {
         return;
       }
       case DType::kFloat8E4M3:
+      case DType::kInt32:
         break;
     }
     throw std::invalid_argument(std::string("flashattn cpu: cannot read dtype ") + dtype_name(dtype));
@@ -80,6 +81,7 @@ struct MutTensorView {
         return;
       }
       case DType::kFloat8E4M3:
+      case DType::kInt32:
         break;
     }
     throw std::invalid_argument(std::string("flashattn cpu: cannot write dtype ") + dtype_name(dtype));

@@ -1,6 +1,0 @@
-// One instantiation of the sm80 forward: head dim 128, fp16. (One per file keeps builds parallel.)
-#include "sm80/fwd_launch.cuh"
-
-namespace flashattn::sm80 {
-template void launch_fwd<Fp16, 128>(const AttnParams&, cudaStream_t, FwdTier);
-}  // namespace flashattn::sm80

@@ -1,0 +1,519 @@
+// calls.cpp — forward, backward and DeviceBuffer copies: validate, take what the call needs,
+// enqueue, return a promise; settle on the JS thread when the work completes (env_state.h).
+//
+// CUDA: everything is enqueued from the JS thread on the call's stream (its Stream, or a default
+// stream of the device): host inputs copied into pinned buffers and uploaded, outputs allocated
+// stream-ordered, the kernel, downloads into pinned buffers, then a host function that hands the
+// call back. No thread waits on the GPU.
+// CPU: host inputs are copied into memory the addon owns, the backend runs on a libuv pool thread
+// into owned outputs; calls on one Stream run one at a time, in issue order.
+// Either way the user's arrays are touched only on the JS thread: inputs when the call starts,
+// caller-provided host outputs when it settles (refused with E_ARG if detached or resized).
+#include <napi.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "errors.h"
+#include "exec/completion.h"
+#include "exec/env_state.h"
+#include "exec/host_memory.h"
+#include "exec/stream.h"
+#include "fields.h"
+#include "request/request.h"
+#include "workers.h"
+
+#if FLASHATTN_WITH_CUDA
+#include "api.h"
+#include "cuda_devices.h"
+#endif
+
+namespace flashattn::native {
+
+namespace {
+
+napi_typedarray_type array_type(DType t) {
+  switch (t) {
+    case DType::kFloat32: return napi_float32_array;
+    case DType::kFloat16:
+    case DType::kBFloat16: return napi_uint16_array;
+    case DType::kFloat8E4M3: return napi_uint8_array;
+    case DType::kInt32: return napi_int32_array;
+  }
+  return napi_uint8_array;
+}
+
+// The user's typed array behind `ref`, if it still has exactly `bytes` bytes (not detached, not
+// resized): its data pointer, else nullptr.
+void* live_array_data(napi_env env, napi_ref ref, size_t bytes) {
+  napi_value value = nullptr;
+  if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value ab = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset) != napi_ok) return nullptr;
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return nullptr;
+  size_t elem = 1;
+  switch (type) {
+    case napi_float32_array: elem = 4; break;
+    case napi_int32_array: elem = 4; break;
+    case napi_uint16_array: elem = 2; break;
+    default: elem = 1; break;
+  }
+  if (length * elem != bytes || (bytes > 0 && data == nullptr)) return nullptr;
+  return data;
+}
+
+// A new typed array of `dtype` holding `block`'s bytes; a plain block is handed over without a copy.
+napi_value new_host_array(napi_env env, HostBlock& block, DType dtype) {
+  const size_t bytes = block.size();
+  napi_value ab = nullptr;
+  bool made = false;
+  if (!block.is_pinned() && bytes > 0) {
+    void* p = block.data();
+    if (napi_create_external_arraybuffer(env, p, bytes, [](napi_env, void* data, void*) { std::free(data); }, nullptr,
+                                         &ab) == napi_ok) {
+      block.release_plain();
+      made = true;
+    }
+  }
+  if (!made) {
+    void* dst = nullptr;
+    if (napi_create_arraybuffer(env, bytes, &dst, &ab) != napi_ok) throw std::bad_alloc();
+    if (bytes > 0) std::memcpy(dst, block.data(), bytes);
+  }
+  napi_value array = nullptr;
+  if (napi_create_typedarray(env, array_type(dtype), bytes / static_cast<size_t>(dtype_size(dtype)), ab, 0, &array) !=
+      napi_ok) {
+    fail(ErrorCode::kInternal, "napi_create_typedarray failed");
+  }
+  return array;
+}
+
+// One tensor of a call, bound to where the backend reads or writes it.
+struct Bound {
+  TensorArg* arg = nullptr;
+  void* ptr = nullptr;                     // what the backend's params point at
+  HostBlock host;                          // owned host copy: the data (CPU) or pinned staging (CUDA)
+  std::shared_ptr<DeviceAllocation> dev;   // the user's buffer, a staging copy, or an allocated output
+  int ref = -1;                            // index into Work::refs of a caller-provided host output
+};
+
+class AttentionCall final : public CpuTask {
+ public:
+  explicit AttentionCall(AttentionJob j) : job(std::move(j)) {}
+
+  void execute() noexcept override {
+    try {
+      run_cpu();
+    } catch (...) {
+      failure = current_failure(op);
+      failed = true;
+    }
+    t_done_ns = now_ns();
+  }
+
+  void settle(napi_env env) override {
+    // The call's work has completed: its staging and output memory is now free of stream order
+    // (reusable from the device cache on any stream once released).
+    for (std::vector<Bound>* group : {&inputs, &outputs}) {
+      for (Bound& b : *group) {
+        if (b.dev && (b.arg->absent || !b.arg->on_device())) b.dev->complete();
+      }
+    }
+    if (failed) {
+      reject(env, deferred, failure);
+      return;
+    }
+    if (!gpu_failure.empty()) {
+      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + gpu_failure});
+      return;
+    }
+    napi_value result = nullptr;
+    if (napi_create_object(env, &result) != napi_ok) fail(ErrorCode::kInternal, "napi_create_object failed");
+    if (tracing()) add_trace(env, result);
+    for (Bound& b : outputs) {
+      const TensorArg& t = *b.arg;
+      napi_value value = nullptr;
+      if (t.absent && b.dev) {
+        value = DeviceBuffer::Adopt(env, b.dev);
+      } else if (t.absent) {
+        value = new_host_array(env, b.host, t.dtype);
+      } else if (b.ref >= 0) {
+        void* dst = live_array_data(env, refs[static_cast<size_t>(b.ref)], t.array_bytes);
+        if (dst == nullptr) {
+          reject(env, deferred,
+                 Failure{ErrorCode::kArg, op + ": " + t.name +
+                                              ".data was detached, transferred or resized while the call ran; its "
+                                              "result was dropped (keep output arrays alive and unchanged until the "
+                                              "promise settles)"});
+          return;
+        }
+        scatter(t, b.host.data(), dst);
+        (void)napi_get_reference_value(env, refs[static_cast<size_t>(b.ref)], &value);
+      }
+      if (value == nullptr) (void)napi_get_undefined(env, &value);
+      (void)napi_set_named_property(env, result, t.name.c_str(), value);
+    }
+    (void)napi_resolve_deferred(env, deferred, result);
+  }
+
+  // FLASHATTN_TRACE=1: the result carries trace = {enqueueUs, doneUs, settleUs}, each from the
+  // call's start: the synchronous part, completion seen by the completion thread, settle.
+  static bool tracing() {
+    static const bool on = [] {
+      const char* v = std::getenv("FLASHATTN_TRACE");
+      return v != nullptr && v[0] != '\0' && v[0] != '0';
+    }();
+    return on;
+  }
+
+  void add_trace(napi_env env, napi_value result) {
+    napi_value trace = nullptr, x = nullptr;
+    if (napi_create_object(env, &trace) != napi_ok) return;
+    const double us = 1e-3;
+    napi_create_double(env, (t_enqueued_ns - t_start_ns) * us, &x);
+    napi_set_named_property(env, trace, "enqueueUs", x);
+    napi_create_double(env, (t_done_ns > 0 ? t_done_ns - t_start_ns : 0) * us, &x);
+    napi_set_named_property(env, trace, "doneUs", x);
+    napi_create_double(env, (now_ns() - t_start_ns) * us, &x);
+    napi_set_named_property(env, trace, "settleUs", x);
+    napi_set_named_property(env, result, "trace", trace);
+  }
+
+  AttentionJob job;
+  Failure failure;
+  bool failed = false;
+  // Declared before the tensors so that it is destroyed after them: their stream-ordered frees
+  // go to this stream.
+  std::shared_ptr<StreamCore> gpu_core;
+  void* gpu_stream = nullptr;
+  std::vector<Bound> inputs, outputs;
+
+ private:
+  void run_cpu() {
+    AttnParams p = job.params;
+    bind(p);
+    const int threads = job.threads > 0 ? job.threads : cpu::default_threads();
+    try {
+      if (job.backward) {
+        cpu::backward(p, threads);
+      } else if (job.naive) {
+        cpu::naive_forward(p, threads);
+      } else {
+        cpu::forward(p, threads);
+      }
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::invalid_argument& e) {
+      fail(ErrorCode::kUnsupported, std::string("cpu backend: ") + e.what());
+    } catch (const AddonError&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail(ErrorCode::kInternal, std::string("cpu backend failed: ") + e.what());
+    }
+  }
+
+ public:
+  // Points params at the bound tensors.
+  void bind(AttnParams& p) {
+    auto at = [this](const TensorArg& t) -> void* {
+      for (Bound& b : inputs) {
+        if (b.arg == &t) return b.ptr;
+      }
+      for (Bound& b : outputs) {
+        if (b.arg == &t) return b.ptr;
+      }
+      return nullptr;
+    };
+    p.q = at(job.q);
+    p.k = at(job.k);
+    p.v = at(job.v);
+    p.out = at(job.out);
+    p.lse = static_cast<float*>(at(job.lse));
+    if (job.backward) {
+      p.dout = at(job.dout);
+      p.dq = at(job.dq);
+      p.dk = at(job.dk);
+      p.dv = at(job.dv);
+    }
+  }
+};
+
+void copy_in(Bound& b, HostBlock block) {
+  b.host = std::move(block);
+  if (b.arg->bytes > 0) gather(*b.arg, b.arg->host, b.host.data());
+}
+
+void keep_output(napi_env env, AttentionCall* call, Bound& b) {
+  if (b.arg->absent || b.arg->on_device()) return;
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env, b.arg->value, 1, &ref) != napi_ok) fail(ErrorCode::kInternal, "napi_create_reference failed");
+  call->refs.push_back(ref);
+  b.ref = static_cast<int>(call->refs.size()) - 1;
+}
+
+void start_cpu_call(napi_env env, EnvState* state, AttentionCall* call) {
+  for (Bound& b : call->inputs) {
+    copy_in(b, HostBlock::plain(b.arg->bytes));
+    b.ptr = b.host.data();
+  }
+  for (Bound& b : call->outputs) {
+    b.host = HostBlock::plain(b.arg->bytes);
+    b.ptr = b.host.data();
+    // The backend writes every element; poisoning proves it in the tests.
+    if (call->job.poison) std::memset(b.ptr, 0xff, b.arg->bytes);
+    keep_output(env, call, b);
+  }
+  call->stream = call->job.stream;
+  call->state = state;
+  call->t_enqueued_ns = now_ns();
+  queue_cpu(env, call);
+}
+
+#if FLASHATTN_WITH_CUDA
+
+
+// Enqueues the whole call. Throws before anything is enqueued, or records the failure in
+// `enqueued_any` so the caller knows whether the stream may still touch the call's memory.
+void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
+  AttentionJob& job = call->job;
+  const int device = job.device;
+  const cuda::DeviceInfo& info = device_info(device);  // E_NO_DEVICE
+  const cuda::Op op = job.backward ? cuda::Op::kBackward : cuda::Op::kForward;
+
+  std::shared_ptr<StreamCore> core = job.stream ? job.stream : default_stream(device);
+  void* stream = core->cuda_stream();
+  call->gpu_core = core;
+  call->gpu_stream = stream;
+  EnvState::of(env)->used_stream(core);
+
+  // Device pointers first, so the plan sees the real alignment.
+  for (Bound& b : call->inputs) {
+    if (b.arg->on_device()) {
+      b.dev = b.arg->device;
+      b.ptr = b.dev->ptr;
+    } else {
+      b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
+      b.ptr = b.dev->ptr;
+    }
+  }
+  for (Bound& b : call->outputs) {
+    if (!b.arg->absent && b.arg->on_device()) {
+      b.dev = b.arg->device;
+    } else {
+      b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
+    }
+    b.ptr = b.dev->ptr;
+  }
+  AttnParams p = job.params;
+  call->bind(p);
+  plan::Plan plan;
+  if (!job.naive) {
+    plan = cuda::plan_for(op, p, device);
+    if (!plan.ok()) {
+      fail(ErrorCode::kUnsupported, "no CUDA kernel serves this request on " + device_label(info) + ": " +
+                                        (plan.reason.empty() ? std::string("no reason given") : plan.reason));
+    }
+  }
+
+  for (Bound& b : call->inputs) {
+    if (b.arg->on_device()) continue;
+    copy_in(b, HostBlock::pinned(b.arg->bytes));
+    *enqueued_any = true;
+    cuda::copy_to_device(device, b.ptr, b.host.data(), b.arg->bytes, stream);
+  }
+  for (Bound& b : call->outputs) {
+    if (job.poison) {
+      *enqueued_any = true;
+      cuda::fill_bytes(device, b.ptr, 0xff, b.arg->bytes, stream);
+    }
+  }
+  *enqueued_any = true;
+  if (job.backward) {
+    cuda::backward(device, p, plan, stream);
+  } else if (job.naive) {
+    cuda::naive_forward(device, p, stream);
+  } else {
+    cuda::forward(device, p, plan, stream);
+  }
+  for (Bound& b : call->outputs) {
+    if (b.arg->on_device()) continue;
+    b.host = HostBlock::pinned(b.arg->bytes);
+    cuda::copy_to_host(device, b.host.data(), b.ptr, b.arg->bytes, stream);
+    keep_output(env, call, b);
+  }
+  // Host outputs that are absent get a fresh array at settle; device outputs that are absent
+  // become DeviceBuffers then.
+}
+
+void start_cuda_call(napi_env env, EnvState* state, AttentionCall* call) {
+  bool enqueued_any = false;
+  try {
+    enqueue_cuda(env, call, &enqueued_any);
+  } catch (...) {
+    call->failure = current_failure(call->op);
+    call->failed = true;
+    if (!enqueued_any) throw;  // nothing on the stream uses the call's memory: the caller frees it now
+  }
+  state->begin(call);
+  void* event = nullptr;
+  try {
+    event = cuda::event_acquire(call->job.device);
+    cuda::event_record(call->job.device, event, call->gpu_stream);
+  } catch (...) {
+    // No completion signal: wait here (rare; the stream is broken) so the memory can be freed.
+    cuda::event_release(call->job.device, event);
+    if (!call->failed) {
+      call->failure = current_failure(call->op);
+      call->failed = true;
+    }
+    wait_stream_quietly(call->gpu_stream);
+    state->finish(call);
+    return;
+  }
+  call->t_enqueued_ns = now_ns();
+  watch(call, call->job.device, event, call->gpu_core.get());
+}
+
+#endif  // FLASHATTN_WITH_CUDA
+
+Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
+  const char* op = backward ? "backward" : "forward";
+  Napi::Env env = info.Env();
+  const int64_t t_start = now_ns();
+  EnvState::free_orphans();
+  AttentionCall* call = nullptr;
+  try {
+    EnvState* state = EnvState::of(env);
+    AttentionJob job = backward ? parse_backward(info[0]) : parse_forward(info[0]);
+    call = new AttentionCall(std::move(job));
+    call->t_start_ns = t_start;
+    call->op = op;
+    call->shared = state->shared();
+    for (TensorArg* t : call->job.inputs()) {
+      call->inputs.emplace_back();
+      call->inputs.back().arg = t;
+    }
+    for (TensorArg* t : call->job.outputs()) {
+      call->outputs.emplace_back();
+      call->outputs.back().arg = t;
+    }
+    napi_value promise = new_promise(env, call);
+    try {
+      if (call->job.backend == Backend::kCpu) {
+        start_cpu_call(env, state, call);
+      } else {
+#if FLASHATTN_WITH_CUDA
+        start_cuda_call(env, state, call);
+#else
+        fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#endif
+      }
+    } catch (...) {
+      // Not started: nothing enqueued uses its memory.
+      Failure f = call->failed ? call->failure : current_failure(op);
+      reject(env, call->deferred, f);
+      call->drop_refs(env);
+      delete call;
+    }
+    return Napi::Value(env, promise);
+  } catch (...) {
+    delete call;
+    return rejected_with_current(env, op);
+  }
+}
+
+// ---- DeviceBuffer copies -------------------------------------------------------------------------
+
+#if FLASHATTN_WITH_CUDA
+class CopyCall final : public Work {
+ public:
+  void settle(napi_env env) override {
+    if (!gpu_failure.empty()) {
+      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + gpu_failure});
+      return;
+    }
+    if (!to_device) {
+      void* dst = live_array_data(env, refs[0], bytes);
+      if (dst == nullptr) {
+        reject(env, deferred,
+               Failure{ErrorCode::kArg, op + ": dst was detached, transferred or resized while the copy ran"});
+        return;
+      }
+      std::memcpy(dst, host.data(), bytes);
+    }
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, deferred, undefined);
+  }
+
+  bool to_device = false;
+  size_t bytes = 0;
+  std::shared_ptr<StreamCore> core;
+  void* gpu_stream = nullptr;
+  std::shared_ptr<DeviceAllocation> alloc;
+  HostBlock host;
+};
+#endif
+
+}  // namespace
+
+Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, false); }
+
+Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, true); }
+
+Napi::Promise QueueCopy(Napi::Env env, const char* op, std::shared_ptr<DeviceAllocation> alloc, Napi::Value array,
+                        void* host, size_t bytes, bool to_device) {
+#if FLASHATTN_WITH_CUDA
+  EnvState::free_orphans();
+  EnvState* state = EnvState::of(env);
+  auto call = std::make_unique<CopyCall>();
+  call->op = op;
+  call->shared = state->shared();
+  call->to_device = to_device;
+  call->bytes = bytes;
+  call->alloc = std::move(alloc);
+  call->core = default_stream(call->alloc->device);
+  call->gpu_stream = call->core->cuda_stream();
+  state->used_stream(call->core);
+  call->host = HostBlock::pinned(bytes);
+  if (to_device) {
+    if (bytes > 0) std::memcpy(call->host.data(), host, bytes);
+    cuda::copy_to_device(call->alloc->device, call->alloc->ptr, call->host.data(), bytes, call->gpu_stream);
+  } else {
+    napi_ref ref = nullptr;
+    if (napi_create_reference(env, array, 1, &ref) != napi_ok) fail(ErrorCode::kInternal, "napi_create_reference failed");
+    call->refs.push_back(ref);
+    cuda::copy_to_host(call->alloc->device, call->host.data(), call->alloc->ptr, bytes, call->gpu_stream);
+  }
+  napi_value promise = new_promise(env, call.get());
+  CopyCall* raw = call.release();
+  state->begin(raw);
+  void* event = nullptr;
+  try {
+    event = cuda::event_acquire(raw->alloc->device);
+    cuda::event_record(raw->alloc->device, event, raw->gpu_stream);
+  } catch (...) {
+    cuda::event_release(raw->alloc->device, event);
+    raw->gpu_failure = "could not record the copy's completion event";
+    wait_stream_quietly(raw->gpu_stream);
+    state->finish(raw);
+    return Napi::Promise(env, promise);
+  }
+  watch(raw, raw->alloc->device, event, raw->core.get());
+  return Napi::Promise(env, promise);
+#else
+  (void)op, (void)alloc, (void)array, (void)host, (void)bytes, (void)to_device;
+  fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#endif
+}
+
+}  // namespace flashattn::native

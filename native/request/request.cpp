@@ -1,0 +1,417 @@
+// request.cpp — reading and checking the attention, select and bench requests.
+#include "request/request.h"
+
+#include <cfloat>
+#include <climits>
+#include <cmath>
+
+#include "errors.h"
+#include "exec/stream.h"
+#include "fields.h"
+
+namespace flashattn::native {
+
+namespace {
+
+constexpr const char* kQLegend = "[batch, seqlenQ, headsQ, headDim]";
+constexpr const char* kKLegend = "[batch, seqlenK, headsKV, headDim]";
+constexpr const char* kLseLegend = "[batch, headsQ, seqlenQ]";
+constexpr int kMaxHeadDim = 256;
+constexpr int kMaxThreads = 1024;
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// ---- scalar options ---------------------------------------------------------------------------
+
+Backend read_backend(const Napi::Object& req) {
+  const Backend b = read_choice(field(req, "backend"), "backend", {"cpu", "cuda"}) == 0 ? Backend::kCpu
+                                                                                         : Backend::kCuda;
+#if !FLASHATTN_WITH_CUDA
+  if (b == Backend::kCuda) fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#endif
+  return b;
+}
+
+int read_device(const Napi::Object& req) {
+  return static_cast<int>(
+      read_integer(field(req, "device"), "device", 0, INT_MAX, "a non-negative integer (a CUDA device index)"));
+}
+
+int read_window(const Napi::Object& req, const char* key) {
+  return static_cast<int>(read_integer(field(req, key), key, -1, INT_MAX, "an integer >= -1 (-1 means unbounded)"));
+}
+
+float read_scale(const Napi::Object& req) {
+  const Napi::Value value = field(req, "scale");
+  const double s = read_finite(value, "scale");
+  if (std::fabs(s) > FLT_MAX) fail(ErrorCode::kArg, "scale must fit in a float32, but got " + describe(value));
+  return static_cast<float>(s);
+}
+
+int read_dim(const Napi::Object& req, const char* key) {
+  return static_cast<int>(read_integer(field(req, key), key, 1, INT_MAX, "a positive integer", ErrorCode::kShape));
+}
+
+bool read_op_is_backward(const Napi::Object& req) {
+  return read_choice(field(req, "op"), "op", {"forward", "backward"}) == 1;
+}
+
+// ---- tensor consistency -----------------------------------------------------------------------
+
+void expect_dim(const TensorArg& t, int i, const char* what, const TensorArg& ref, int ref_i) {
+  if (t.shape[i] != ref.shape[ref_i]) {
+    fail(ErrorCode::kShape, t.name + ".shape[" + str(i) + "] (" + what + ") must equal " + ref.name + ".shape[" +
+                                str(ref_i) + "] = " + str(ref.shape[ref_i]) + ", but got " + str(t.shape[i]));
+  }
+}
+
+void expect_same_shape(const TensorArg& t, const TensorArg& ref) {
+  for (int i = 0; i < ref.rank; ++i) {
+    if (t.shape[i] != ref.shape[i]) {
+      fail(ErrorCode::kShape,
+           t.name + ".shape must equal " + ref.name + ".shape " + shape_text(ref) + ", but got " + shape_text(t));
+    }
+  }
+}
+
+void expect_dtype(const TensorArg& t, DType want, const std::string& why) {
+  if (t.dtype != want) {
+    fail(ErrorCode::kDType, t.name + ".dtype must be '" + dtype_name(want) + "' (" + why + "), but got '" +
+                                dtype_name(t.dtype) + "'");
+  }
+}
+
+// The dtype of `out` (and of dout): q's, except bf16 for fp8 inputs.
+DType output_dtype(DType in) { return in == DType::kFloat8E4M3 ? DType::kBFloat16 : in; }
+
+void check_tensors(AttentionJob& job) {
+  const TensorArg& q = job.q;
+  const TensorArg& k = job.k;
+  if (q.dtype == DType::kInt32) {
+    fail(ErrorCode::kDType, "q.dtype must be a floating dtype ('float32', 'float16', 'bfloat16', 'float8_e4m3'), but got "
+                            "'int32' (int32 tensors carry lengths, offsets and block tables)");
+  }
+
+  // dtypes
+  expect_dtype(k, q.dtype, "like q.dtype");
+  expect_dtype(job.v, q.dtype, "like q.dtype");
+  expect_dtype(job.out, output_dtype(q.dtype),
+               q.dtype == DType::kFloat8E4M3 ? "the output dtype for float8_e4m3 inputs" : "like q.dtype");
+  expect_dtype(job.lse, DType::kFloat32, "lse is always float32");
+  if (job.backward) {
+    expect_dtype(job.dout, job.out.dtype, "like out.dtype");
+    expect_dtype(job.dq, q.dtype, "like q.dtype");
+    expect_dtype(job.dk, q.dtype, "like q.dtype");
+    expect_dtype(job.dv, q.dtype, "like q.dtype");
+  }
+
+  // shapes
+  expect_dim(k, 0, "batch", q, 0);
+  expect_dim(k, 3, "headDim", q, 3);
+  expect_same_shape(job.v, k);
+  if (q.shape[2] % k.shape[2] != 0) {
+    fail(ErrorCode::kShape, "q.shape[2] (headsQ) = " + str(q.shape[2]) + " must be a multiple of k.shape[2] (headsKV) = " +
+                                str(k.shape[2]));
+  }
+  const std::string d_problem = head_dim_problem(q.shape[3], "q.shape[3] (headDim)");
+  if (!d_problem.empty()) fail(ErrorCode::kUnsupported, d_problem);
+  expect_same_shape(job.out, q);
+  const TensorArg& lse = job.lse;
+  if (lse.shape[0] != q.shape[0] || lse.shape[1] != q.shape[2] || lse.shape[2] != q.shape[1]) {
+    fail(ErrorCode::kShape, "lse.shape must be " + std::string(kLseLegend) + " = [" + str(q.shape[0]) + ", " +
+                                str(q.shape[2]) + ", " + str(q.shape[1]) + "], but got " + shape_text(lse));
+  }
+  if (job.backward) {
+    expect_same_shape(job.dout, q);
+    expect_same_shape(job.dq, q);
+    expect_same_shape(job.dk, k);
+    expect_same_shape(job.dv, k);
+  }
+  for (TensorArg* t : job.outputs()) {
+    if (!t->absent && !non_overlapping(*t)) {
+      fail(ErrorCode::kArg, t->name + ".strides make elements share memory; an output must not overlap itself");
+    }
+  }
+  // The kernels index lse as a contiguous [batch, headsQ, seqlenQ] array (AttnParams has no lse
+  // strides); a host array is staged through a contiguous copy, so only a device view must be.
+  if (job.lse.on_device() && !job.lse.contiguous()) {
+    fail(ErrorCode::kUnsupported, "lse must be contiguous on the device (" + std::string(kLseLegend) +
+                                      " without strides); the kernels take no lse strides");
+  }
+}
+
+// The 4-D strides of a (b, s, heads, d) tensor as AttnParams takes them.
+Strides strides_of(const TensorArg& t) {
+  Strides st;
+  st.batch = t.strides[0];
+  st.row = t.strides[1];
+  st.head = t.strides[2];
+  return st;
+}
+
+// All host arrays, or all DeviceBuffers on the request's device; DeviceBuffers need backend 'cuda'.
+void check_placement(AttentionJob& job) {
+  std::vector<TensorArg*> all = job.inputs();
+  for (TensorArg* t : job.outputs()) all.push_back(t);
+  const TensorArg* host = nullptr;    // the first host array
+  const TensorArg* device = nullptr;  // the first DeviceBuffer
+  for (const TensorArg* t : all) {
+    if (t->absent) continue;
+    if (t->on_device()) {
+      if (!device) device = t;
+    } else if (!host) {
+      host = t;
+    }
+  }
+  if (device && job.backend == Backend::kCpu) {
+    fail(ErrorCode::kArg, device->name + ".data is a DeviceBuffer, but backend 'cpu' needs host typed arrays "
+                                         "(use backend 'cuda', or download() the buffer first)");
+  }
+  if (device && host) {
+    fail(ErrorCode::kArg, "the tensors of one request must be all host typed arrays or all DeviceBuffers, but " +
+                              host->name + ".data is a " + host->kind + " and " + device->name + ".data is a DeviceBuffer");
+  }
+  for (const TensorArg* t : all) {
+    if (!t->absent && t->on_device() && t->device->device != job.device) {
+      fail(ErrorCode::kArg, t->name + ".data is a DeviceBuffer on device " + str(t->device->device) +
+                                ", but the request runs on device " + str(job.device));
+    }
+  }
+  job.on_device = device != nullptr;
+}
+
+
+void fill_params(AttentionJob& job, float scale, int window_left, int window_right, bool deterministic) {
+  AttnParams& p = job.params;
+  p.b = job.q.dim(0);
+  p.s_q = job.q.dim(1);
+  p.h = job.q.dim(2);
+  p.d = job.q.dim(3);
+  p.s_k = job.k.dim(1);
+  p.h_k = job.k.dim(2);
+  p.dtype = job.q.dtype;
+  p.scale = scale;
+  p.window_left = window_left;
+  p.window_right = window_right;
+  p.deterministic = deterministic;
+  set_contiguous_strides(p);
+  // Host tensors are staged through contiguous copies (native/exec/); device tensors are read in
+  // place, through their strides, which the kernels honour for every 4-D operand.
+  if (job.on_device) {
+    p.q_stride = strides_of(job.q);
+    p.k_stride = strides_of(job.k);
+    p.v_stride = strides_of(job.v);
+    p.o_stride = strides_of(job.out);
+    if (job.backward) {
+      p.do_stride = strides_of(job.dout);
+      p.dq_stride = strides_of(job.dq);
+      p.dk_stride = strides_of(job.dk);
+      p.dv_stride = strides_of(job.dv);
+    }
+  }
+}
+
+// An output the request may leave out: read it when present, else mark it absent with the shape
+// and dtype it must have (the execution layer allocates it).
+TensorArg read_output(const Napi::Object& req, const char* name, int rank, const char* legend,
+                      const std::vector<int64_t>& shape, DType dtype) {
+  if (field(req, name).IsUndefined()) {
+    TensorArg t;
+    t.name = name;
+    t.rank = rank;
+    t.dtype = dtype;
+    size_t n = 1;
+    for (int i = 0; i < rank; ++i) {
+      t.shape[i] = shape[static_cast<size_t>(i)];
+      n *= static_cast<size_t>(t.shape[i]);
+    }
+    t.bytes = n * static_cast<size_t>(dtype_size(dtype));
+    t.span_bytes = t.bytes;
+    int64_t step = 1;
+    for (int i = rank - 1; i >= 0; --i) {
+      t.strides[i] = step;
+      step *= t.shape[i];
+    }
+    t.absent = true;
+    t.kind = "(allocated)";
+    return t;
+  }
+  return read_tensor(req, name, rank, legend);
+}
+
+// The request type's slots for the serving paths (KV cache, paged KV, varlen, fp8). They are read
+// and checked like any tensor, and refused until an op implements them, so a request that names
+// one never runs without it.
+void refuse_unsupported_slots(const Napi::Object& req, const char* op) {
+  struct Slot {
+    const char* name;
+    int rank;
+    const char* legend;
+  };
+  static const Slot kSlots[] = {
+      {"kNew", 4, kKLegend},
+      {"vNew", 4, kKLegend},
+      {"blockTable", 2, "[batch, maxBlocks]"},
+      {"cuSeqlensQ", 1, "[batch + 1]"},
+      {"cuSeqlensK", 1, "[batch + 1]"},
+      {"seqlensK", 1, "[batch]"},
+      {"qDescale", 2, "[batch, headsKV]"},
+      {"kDescale", 2, "[batch, headsKV]"},
+      {"vDescale", 2, "[batch, headsKV]"},
+  };
+  for (const Slot& slot : kSlots) {
+    if (field(req, slot.name).IsUndefined()) continue;
+    (void)read_tensor(req, slot.name, slot.rank, slot.legend);
+    fail(ErrorCode::kUnsupported, std::string(slot.name) + " is not supported by " + op + " yet");
+  }
+}
+
+std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
+  const Napi::Value v = field(req, "stream");
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  Stream* s = Stream::FromValue(v);
+  if (s == nullptr) fail(ErrorCode::kArg, "stream must be a Stream (new Stream(deviceIndex)), but got " + describe(v));
+  std::shared_ptr<StreamCore> core = s->Acquire("stream");
+  if (core->device != device) {
+    fail(ErrorCode::kArg, "stream belongs to device " + str(core->device) + ", but the request runs on device " +
+                              str(device));
+  }
+  return core;
+}
+
+AttentionJob parse_attention(Napi::Value request, bool backward) {
+  const Napi::Object req = as_object(request, "the request");
+  AttentionJob job;
+  job.backward = backward;
+  job.backend = read_backend(req);
+  job.device = read_device(req);
+  const float scale = read_scale(req);
+  const int window_left = read_window(req, "windowLeft");
+  const int window_right = read_window(req, "windowRight");
+  job.threads = static_cast<int>(read_integer(field(req, "threads"), "threads", 0, kMaxThreads,
+                                              "an integer from 0 to 1024 (0 = one per hardware thread)"));
+  bool deterministic = false;
+  if (backward) {
+    deterministic = read_bool(field(req, "deterministic"), "deterministic");
+  } else {
+    job.naive = read_bool(field(req, "naive"), "naive");
+  }
+
+  const Napi::Value poison = field(req, "poison");
+  job.poison = poison.IsUndefined() ? false : read_bool(poison, "poison");
+
+  if (backward) job.dout = read_tensor(req, "dout", 4, kQLegend);
+  job.q = read_tensor(req, "q", 4, kQLegend);
+  job.k = read_tensor(req, "k", 4, kKLegend);
+  job.v = read_tensor(req, "v", 4, kKLegend);
+  const std::vector<int64_t> qs(job.q.shape, job.q.shape + 4), ks(job.k.shape, job.k.shape + 4);
+  if (backward) {
+    job.out = read_tensor(req, "out", 4, kQLegend);
+    job.lse = read_tensor(req, "lse", 3, kLseLegend);
+    job.dq = read_output(req, "dq", 4, kQLegend, qs, job.q.dtype);
+    job.dk = read_output(req, "dk", 4, kKLegend, ks, job.q.dtype);
+    job.dv = read_output(req, "dv", 4, kKLegend, ks, job.q.dtype);
+  } else {
+    job.out = read_output(req, "out", 4, kQLegend, qs, output_dtype(job.q.dtype));
+    job.lse = read_output(req, "lse", 3, kLseLegend, {qs[0], qs[2], qs[1]}, DType::kFloat32);
+  }
+  job.stream = read_stream(req, job.device);
+  refuse_unsupported_slots(req, backward ? "backward" : "forward");
+
+  check_placement(job);
+  check_tensors(job);
+  if (job.backend == Backend::kCpu && job.q.dtype == DType::kFloat8E4M3) {
+    fail(ErrorCode::kUnsupported, "dtype 'float8_e4m3' is not supported by backend 'cpu'; fp8 attention runs on "
+                                  "Hopper GPUs with backend 'cuda'");
+  }
+  std::vector<const TensorArg*> ins, outs;
+  for (TensorArg* t : job.inputs()) ins.push_back(t);
+  for (TensorArg* t : job.outputs()) outs.push_back(t);
+  check_no_overlap(outs, ins);
+
+  fill_params(job, scale, window_left, window_right, deterministic);
+  return job;
+}
+
+}  // namespace
+
+std::string head_dim_problem(int64_t d, const std::string& path) {
+  if (d % 8 != 0 || d > kMaxHeadDim) {
+    return path + " must be a multiple of 8 and at most " + str(kMaxHeadDim) + ", but got " + str(d);
+  }
+  return {};
+}
+
+std::vector<TensorArg*> AttentionJob::inputs() {
+  if (backward) return {&dout, &q, &k, &v, &out, &lse};
+  return {&q, &k, &v};
+}
+
+std::vector<TensorArg*> AttentionJob::outputs() {
+  if (backward) return {&dq, &dk, &dv};
+  return {&out, &lse};
+}
+
+AttentionJob parse_forward(Napi::Value request) { return parse_attention(request, false); }
+
+AttentionJob parse_backward(Napi::Value request) { return parse_attention(request, true); }
+
+SelectQuery parse_select(Napi::Value request) {
+  const Napi::Object req = as_object(request, "the request");
+  SelectQuery s;
+  s.backward = read_op_is_backward(req);
+  s.device = read_device(req);
+  AttnParams& p = s.params;
+  p.b = 1;
+  p.dtype = read_dtype(field(req, "dtype"), "dtype");
+  p.d = read_dim(req, "headDim");
+  p.s_q = read_dim(req, "seqlenQ");
+  p.s_k = read_dim(req, "seqlenK");
+  p.h = read_dim(req, "headsQ");
+  p.h_k = read_dim(req, "headsKV");
+  p.window_left = read_window(req, "windowLeft");
+  p.window_right = read_window(req, "windowRight");
+  if (p.h % p.h_k != 0) {
+    fail(ErrorCode::kShape, "headsQ = " + str(p.h) + " must be a multiple of headsKV = " + str(p.h_k));
+  }
+  p.scale = field(req, "scale").IsUndefined() ? 1.0f / std::sqrt(static_cast<float>(p.d)) : read_scale(req);
+  const Napi::Value batch = field(req, "batch");
+  p.b = batch.IsUndefined() ? 1 : read_dim(req, "batch");
+  const Napi::Value det = field(req, "deterministic");
+  p.deterministic = det.IsUndefined() ? false : read_bool(det, "deterministic");
+  set_contiguous_strides(p);
+  return s;
+}
+
+BenchQuery parse_bench(Napi::Value request) {
+  const Napi::Object req = as_object(request, "the request");
+  BenchQuery b;
+  b.backward = read_op_is_backward(req);
+  b.naive = read_bool(field(req, "naive"), "naive");
+  if (b.naive && b.backward) fail(ErrorCode::kArg, "naive must be false for op 'backward' (naive is forward only)");
+  b.device = read_device(req);
+  AttnParams& p = b.params;
+  p.dtype = read_dtype(field(req, "dtype"), "dtype");
+  p.b = read_dim(req, "batch");
+  p.s_q = read_dim(req, "seqlenQ");
+  p.s_k = read_dim(req, "seqlenK");
+  p.h = read_dim(req, "headsQ");
+  p.h_k = read_dim(req, "headsKV");
+  p.d = read_dim(req, "headDim");
+  p.scale = read_scale(req);
+  p.window_left = read_window(req, "windowLeft");
+  p.window_right = read_window(req, "windowRight");
+  p.deterministic = read_bool(field(req, "deterministic"), "deterministic");
+  b.warmup = static_cast<int>(
+      read_integer(field(req, "warmup"), "warmup", 0, 1000000, "an integer from 0 to 1000000"));
+  b.iters = static_cast<int>(read_integer(field(req, "iters"), "iters", 1, 1000000, "an integer from 1 to 1000000"));
+  if (p.h % p.h_k != 0) {
+    fail(ErrorCode::kShape, "headsQ = " + str(p.h) + " must be a multiple of headsKV = " + str(p.h_k));
+  }
+  const std::string d_problem = head_dim_problem(p.d, "headDim");
+  if (!d_problem.empty()) fail(ErrorCode::kUnsupported, d_problem);
+  set_contiguous_strides(p);
+  return b;
+}
+
+}  // namespace flashattn::native

@@ -1,0 +1,77 @@
+// request.h — the requests of binding.ts (NativeForwardRequest, NativeBackwardRequest,
+// NativeSelectRequest, NativeBenchRequest), read from JS and checked on the JS thread, as plain
+// structs the worker threads can use.
+//
+// Every parse_* throws AddonError with the field path and what was expected; the caller prefixes
+// the op ("forward: ..."). Nothing here runs attention work.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "params.h"
+#include "request/tensor.h"
+
+#include <memory>
+
+namespace flashattn::native {
+
+struct StreamCore;
+
+enum class Backend { kCpu, kCuda };
+
+// One forward or backward request, checked. params holds sizes, dtype, scale, window,
+// deterministic and contiguous strides; its pointers are bound where the op runs (host arrays
+// directly, or device staging copies of them, or DeviceBuffers).
+struct AttentionJob {
+  bool backward = false;
+  bool naive = false;  // forward only: materialize the scores ("standard attention")
+  Backend backend = Backend::kCpu;
+  int device = 0;
+  int threads = 0;        // CPU threads; 0 = the CPU backend's default
+  bool on_device = false; // every tensor is a DeviceBuffer (backend 'cuda' only)
+  bool poison = false;    // fill the outputs with NaN bits before the backend runs (tests)
+  std::shared_ptr<StreamCore> stream;  // the request's Stream, or null for the default pool
+  AttnParams params;
+
+  // Forward reads q, k, v and writes out, lse. Backward reads dout, q, k, v, out, lse and writes
+  // dq, dk, dv.
+  TensorArg q, k, v, out, lse, dout, dq, dk, dv;
+
+  std::vector<TensorArg*> inputs();
+  std::vector<TensorArg*> outputs();
+};
+
+// headDim limits every path shares (params.h: d % 8 == 0, d <= 256): empty when d is fine, else
+// "<path> must be a multiple of 8 and at most 256, but got <d>".
+std::string head_dim_problem(int64_t d, const std::string& path);
+
+// Outputs (out, lse; dq, dk, dv) may be left out of the request: they are then marked absent,
+// with the shape and dtype they must have, and the execution layer allocates them.
+AttentionJob parse_forward(Napi::Value request);
+AttentionJob parse_backward(Napi::Value request);
+
+// NativeSelectRequest: which kernel would run (b = 1; pointers null).
+struct SelectQuery {
+  bool backward = false;
+  int device = 0;
+  AttnParams params;
+};
+// scale, batch and deterministic are optional (default 1/sqrt(headDim), a capability query, false).
+SelectQuery parse_select(Napi::Value request);
+
+// NativeBenchRequest: shapes only; the kernels run on random device data.
+struct BenchQuery {
+  bool backward = false;
+  bool naive = false;
+  int device = 0;
+  AttnParams params;
+  int warmup = 0;
+  int iters = 0;
+};
+BenchQuery parse_bench(Napi::Value request);
+
+}  // namespace flashattn::native

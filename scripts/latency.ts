@@ -1,0 +1,198 @@
+// latency.ts — per-call cost of the execution core through the public API with DeviceTensors,
+// against the kernel time the addon's bench() measures with CUDA events for the same shapes.
+//   node dist/scripts/latency.js [--json FILE]
+// A benchmark, not a test: it prints what it saw and the ratios against the bars of the
+// execution-core issue, and asserts nothing.
+import { writeFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
+
+import { binding } from '../src-ts/binding';
+import { DeviceTensor, Stream, flashAttention, probe, tensor, toBfloat16 } from '../src-ts/index';
+
+interface Shape {
+  batch: number;
+  seqlenQ: number;
+  seqlenK: number;
+  heads: number;
+  headDim: number;
+  causal: boolean;
+}
+
+const TINY: Shape = { batch: 1, seqlenQ: 1, seqlenK: 128, heads: 8, headDim: 128, causal: false };
+const MID: Shape = { batch: 1, seqlenQ: 2048, seqlenK: 2048, heads: 16, headDim: 128, causal: true };
+const BIG: Shape = { batch: 2, seqlenQ: 8192, seqlenK: 8192, heads: 16, headDim: 128, causal: true };
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const now = (): number => Number(process.hrtime.bigint()) / 1e6; // ms
+const flops = (s: Shape): number => (4 * s.batch * s.heads * s.seqlenQ * s.seqlenK * s.headDim) / (s.causal ? 2 : 1);
+
+async function inputs(s: Shape) {
+  const mk = async (seq: number) => {
+    const n = s.batch * seq * s.heads * s.headDim;
+    const f = new Float32Array(n);
+    for (let i = 0; i < n; i++) f[i] = Math.random() * 2 - 1;
+    return DeviceTensor.from(tensor(toBfloat16(f), [s.batch, seq, s.heads, s.headDim], 'bfloat16'));
+  };
+  return { q: await mk(s.seqlenQ), k: await mk(s.seqlenK), v: await mk(s.seqlenK) };
+}
+
+/** Median kernel time (ms) of the sm80 forward for `s`, from the addon's CUDA-event bench. */
+async function kernelMs(s: Shape): Promise<number> {
+  const r = await binding().bench({
+    op: 'forward', naive: false, device: 0, dtype: 'bfloat16', batch: s.batch, seqlenQ: s.seqlenQ, seqlenK: s.seqlenK,
+    headsQ: s.heads, headsKV: s.heads, headDim: s.headDim, scale: 1 / Math.sqrt(s.headDim), windowLeft: -1,
+    windowRight: s.causal ? 0 : -1, deterministic: false, warmup: 10, iters: 50,
+  });
+  return median(r.ms);
+}
+
+/** Median ms of one awaited call: outputs allocated by the call and disposed after it, or
+ * (given) written into the same two tensors every time. */
+async function awaited(s: Shape, n: number, warm: number, given = false): Promise<number> {
+  const { q, k, v } = await inputs(s);
+  const opts = given
+    ? {
+        causal: s.causal,
+        out: DeviceTensor.empty([s.batch, s.seqlenQ, s.heads, s.headDim], 'bfloat16'),
+        lse: DeviceTensor.empty([s.batch, s.heads, s.seqlenQ], 'float32'),
+      }
+    : { causal: s.causal };
+  const times: number[] = [];
+  for (let i = 0; i < warm + n; i++) {
+    const t0 = now();
+    const r = await flashAttention(q, k, v, opts);
+    const t1 = now();
+    if (!given) {
+      r.out.dispose();
+      r.lse.dispose();
+    }
+    if (i >= warm) times.push(t1 - t0);
+  }
+  for (const t of [q, k, v]) t.dispose();
+  return median(times);
+}
+
+/** ms per call with `inflight` calls issued at once on `streams` Streams (median of rounds). */
+async function inFlight(s: Shape, inflight: number, streamCount: number, rounds: number): Promise<number> {
+  const { q, k, v } = await inputs(s);
+  const streams = Array.from({ length: streamCount }, () => new Stream(0));
+  const per: number[] = [];
+  for (let r = 0; r < rounds + 1; r++) {
+    const t0 = now();
+    const res = await Promise.all(
+      Array.from({ length: inflight }, (_, i) => flashAttention(q, k, v, { causal: s.causal, stream: streams[i % streamCount] })),
+    );
+    const t1 = now();
+    for (const x of res) {
+      x.out.dispose();
+      x.lse.dispose();
+    }
+    if (r > 0) per.push((t1 - t0) / inflight);
+  }
+  for (const t of [q, k, v]) t.dispose();
+  for (const st of streams) st.dispose();
+  return median(per);
+}
+
+/** The addon called directly (no TypeScript layer), outputs given: median ms, and the medians of
+ * the addon's own trace (FLASHATTN_TRACE): end of the synchronous part, completion seen, settle. */
+async function raw(s: Shape, n: number, warm: number, inflight = 1) {
+  const { q, k, v } = await inputs(s);
+  const out = DeviceTensor.empty([s.batch, s.seqlenQ, s.heads, s.headDim], 'bfloat16');
+  const lse = DeviceTensor.empty([s.batch, s.heads, s.seqlenQ], 'float32');
+  const arg = (t: DeviceTensor) => ({ data: t.acquire('latency'), shape: [...t.shape], dtype: t.dtype });
+  const req = {
+    backend: 'cuda' as const, device: 0, scale: 1 / Math.sqrt(s.headDim), windowLeft: -1, windowRight: s.causal ? 0 : -1,
+    threads: 0, naive: false, q: arg(q), k: arg(k), v: arg(v), out: arg(out), lse: arg(lse),
+  };
+  const b = binding();
+  const ms: number[] = [];
+  const enq: number[] = [];
+  const done: number[] = [];
+  const settle: number[] = [];
+  for (let i = 0; i < warm + n; i++) {
+    const t0 = now();
+    const rs = (await Promise.all(Array.from({ length: inflight }, () => b.forward(req)))) as unknown as Array<{
+      trace?: { enqueueUs: number; doneUs: number; settleUs: number };
+    }>;
+    const t1 = now();
+    if (i < warm) continue;
+    ms.push((t1 - t0) / inflight);
+    const tr = rs[rs.length - 1].trace;
+    if (tr) {
+      enq.push(tr.enqueueUs);
+      done.push(tr.doneUs);
+      settle.push(tr.settleUs);
+    }
+  }
+  return { ms: median(ms), enqueueUs: median(enq), doneUs: median(done), settleUs: median(settle) };
+}
+
+async function main(): Promise<void> {
+  process.env.FLASHATTN_TRACE = '1'; // read by the addon at its first settle
+  const jsonAt = process.argv.indexOf('--json');
+  const report = probe();
+  const dev = report.devices[0];
+  if (!dev || dev.paths.length === 0) throw new Error(`latency: no usable CUDA device (${report.cudaError || 'none'})`);
+  console.log(`device: ${dev.name} (sm_${dev.capability.join('')}), addon ${report.addonPath}`);
+
+  const tinyUs = (await awaited(TINY, 5000, 500)) * 1000;
+  const midKernel = await kernelMs(MID);
+  const midAwaited = await awaited(MID, 100, 10);
+  const mid64 = await inFlight(MID, 64, 1, 5);
+  const mid64x4 = await inFlight(MID, 64, 4, 5);
+  const bigKernel = await kernelMs(BIG);
+  const gc = { count: 0, ms: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.count++;
+      gc.ms += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const usedBefore = probe().devices[0];
+  const bigAwaited = await awaited(BIG, 30, 5);
+  const usedAfter = probe().devices[0];
+  await new Promise((r) => setImmediate(r));
+  obs.disconnect();
+  const bigGiven = await awaited(BIG, 30, 5, true);
+  const tinyGiven = (await awaited(TINY, 3000, 300, true)) * 1000;
+  const tf = (s: Shape, ms: number) => flops(s) / (ms * 1e-3) / 1e12;
+  const rawTiny = await raw(TINY, 3000, 300);
+  const rawMid64 = await raw(MID, 5, 1, 64);
+  const rawBig = await raw(BIG, 20, 3);
+  const traceRow = (name: string, r: Awaited<ReturnType<typeof raw>>): [string, string, string, string] => [
+    name, `${(r.ms * 1000).toFixed(1)} us`, `sync ${r.enqueueUs.toFixed(1)} us`,
+    `done seen ${r.doneUs.toFixed(1)} us, settled ${r.settleUs.toFixed(1)} us (from call start)`,
+  ];
+
+  const rows: Array<[string, string, string, string]> = [
+    ['awaited tiny call (b1 sq1 sk128 h8 d128)', `${tinyUs.toFixed(1)} us`, '<= 30 us', (30 / tinyUs).toFixed(2) + 'x of budget'],
+    ['b1 s2048 h16 d128 causal: kernel', `${midKernel.toFixed(3)} ms`, `${tf(MID, midKernel).toFixed(0)} TFLOP/s`, '1.00'],
+    ['  awaited one at a time', `${midAwaited.toFixed(3)} ms`, `${tf(MID, midAwaited).toFixed(0)} TFLOP/s`, (midKernel / midAwaited).toFixed(2) + ' (bar 0.70)'],
+    ['  64 in flight, one Stream', `${mid64.toFixed(3)} ms`, `${tf(MID, mid64).toFixed(0)} TFLOP/s`, (midKernel / mid64).toFixed(2) + ' (bar 0.90)'],
+    ['  64 in flight, four Streams', `${mid64x4.toFixed(3)} ms`, `${tf(MID, mid64x4).toFixed(0)} TFLOP/s`, (midKernel / mid64x4).toFixed(2)],
+    ['b2 s8192 h16 d128 causal: kernel', `${bigKernel.toFixed(3)} ms`, `${tf(BIG, bigKernel).toFixed(0)} TFLOP/s`, '1.00'],
+    ['  awaited one at a time', `${bigAwaited.toFixed(3)} ms`, `${tf(BIG, bigAwaited).toFixed(0)} TFLOP/s`, (bigKernel / bigAwaited).toFixed(2) + ' (bar 0.95)'],
+    ['  awaited, out/lse given', `${bigGiven.toFixed(3)} ms`, `${tf(BIG, bigGiven).toFixed(0)} TFLOP/s`, (bigKernel / bigGiven).toFixed(2)],
+    ['tiny awaited, out/lse given', `${tinyGiven.toFixed(1)} us`, '', ''],
+    ['device memory used across the b2 s8192 awaited run', `${((usedBefore.totalMemory - usedBefore.freeMemory) / 2 ** 20).toFixed(0)} MiB`, `${((usedAfter.totalMemory - usedAfter.freeMemory) / 2 ** 20).toFixed(0)} MiB`, ''],
+    ['GCs during the b2 s8192 awaited run (35 calls)', `${gc.count}`, `${gc.ms.toFixed(1)} ms`, ''],
+    traceRow('addon directly, tiny, outputs given', rawTiny),
+    traceRow('addon directly, b1 s2048 causal, 64 in flight', rawMid64),
+    traceRow('addon directly, b2 s8192 causal', rawBig),
+  ];
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padStart(w[2])}  ${r[3]}`);
+  if (jsonAt > 0) {
+    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawMid64, rawBig }, null, 2));
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

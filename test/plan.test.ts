@@ -1,0 +1,142 @@
+// plan.test.ts — the one plan (cuda/plan/), asked about hypothetical devices and builds through
+// the addon's planFor(): the answers probe(), dispatch and select() give, with no GPU.
+import { binding } from '../src-ts/binding';
+import type { NativePlanForRequest } from '../src-ts/binding';
+
+const b = () => binding();
+// A CUDA build with sm_90a holds the Hopper forward, whose own rule (sm90_forward_covers) then
+// decides for capability 9.0; elsewhere the sm90 slot is closed.
+const report = binding().probe();
+const HAS_SM90 = report.build === 'cuda' && report.compiledArchs.includes('sm_90a');
+
+function ask(cap: [number, number], archs: string, extra: Partial<NativePlanForRequest> = {}) {
+  return b().planFor({
+    capability: cap,
+    archs,
+    op: 'forward',
+    device: 0,
+    dtype: 'bfloat16',
+    headDim: 128,
+    seqlenQ: 512,
+    seqlenK: 512,
+    headsQ: 8,
+    headsKV: 8,
+    windowLeft: -1,
+    windowRight: -1,
+    ...extra,
+  });
+}
+
+const CAPS: Array<[number, number]> = [
+  [8, 0],
+  [8, 6],
+  [8, 9],
+  [9, 0],
+  [10, 0],
+  [12, 0],
+];
+
+// What runs the forward (bf16, d128), per build and capability. PTX of a plain entry is
+// JIT-compiled for newer devices; sm_86 code does not run on 8.0.
+const EXPECTED: Record<string, string[]> = {
+  '80': ['sm80', 'sm80', 'sm80', 'sm80', 'sm80', 'sm80'],
+  '80;90a': ['sm80', 'sm80', 'sm80', 'sm80', 'sm80', 'sm80'],
+  '86': ['none', 'sm80', 'sm80', 'sm80', 'sm80', 'sm80'],
+};
+
+describe('the plan for every capability and build', () => {
+  for (const [archs, paths] of Object.entries(EXPECTED)) {
+    CAPS.forEach((cap, i) => {
+      it(`build ${archs}, capability ${cap.join('.')}: forward and backward on ${paths[i]}; probe lists the same`, () => {
+        for (const op of ['forward', 'backward'] as const) {
+          const fwd = ask(cap, archs, { op });
+          const hopper = HAS_SM90 && archs.includes('90a') && cap[0] === 9 && op === 'forward';
+          expect(fwd.path).toBe(hopper ? 'sm90' : paths[i]);
+          if (fwd.path === 'none') {
+            expect(fwd.reason).toMatch(/compiled for sm_86/);
+            expect(fwd.devicePaths).toEqual([]);
+            expect(fwd.devicePathsReason).not.toBe('');
+          } else {
+            expect(fwd.kernelHeadDim).toBe(128);
+            expect(fwd.devicePaths).toContain(fwd.path);
+          }
+        }
+      });
+    });
+  }
+
+  it('the sm90 slot: capability 9.0, sm_90a code and the Hopper rule; FLASHATTN_KERNEL_PATH forces a path', () => {
+    const p = ask([9, 0], '80;90a');
+    expect(p.path).toBe(HAS_SM90 ? 'sm90' : 'sm80');
+    expect(p.devicePaths).toEqual(HAS_SM90 ? ['sm90', 'sm80'] : ['sm80']);
+    const forced = ask([9, 0], '80;90a', { forcePath: 'sm90' });
+    if (HAS_SM90) {
+      expect(forced.path).toBe('sm90');
+      expect(forced.kernelHeadDim).toBe(128);
+    } else {
+      expect(forced.path).toBe('none');
+      expect(forced.reason).toMatch(/FLASHATTN_KERNEL_PATH=sm90.*no sm90/);
+    }
+    expect(ask([9, 0], '80', { forcePath: 'sm90' }).reason).toMatch(/without sm_90a/);
+    expect(ask([8, 0], '80;90a', { forcePath: 'sm90' }).reason).toMatch(/only on capability 9\.0/);
+    expect(ask([9, 0], '80;90a', { forcePath: 'sm80' }).path).toBe('sm80');
+    expect(ask([9, 0], '80;90a', { op: 'backward', forcePath: 'sm90' }).reason).toMatch(/no sm90 backward/);
+  });
+
+  it('float8_e4m3 needs the sm90 forward; float32 is the CPU backend\'s', () => {
+    expect(ask([9, 0], '80;90a', { dtype: 'float8_e4m3' })).toMatchObject({ path: 'none', reason: expect.stringMatching(/float8_e4m3 needs the sm90 forward/) });
+    expect(ask([8, 9], '80', { dtype: 'float8_e4m3' }).reason).toMatch(/float8_e4m3 needs the sm90 forward/);
+    expect(ask([8, 0], '80', { dtype: 'float32' })).toMatchObject({ path: 'none', reason: expect.stringMatching(/float32 runs on the CPU/) });
+  });
+
+  it('picks the forward tile from the shared memory the device offers', () => {
+    expect(ask([8, 0], '80').tile).toBe('full');
+    expect(ask([9, 0], '80;90a', { windowRight: 0, forcePath: 'sm80' }).tile).toBe('masked');
+    expect(ask([8, 0], '80', { windowRight: 0 }).tile).toBe('full'); // the masked d128 tile needs 224 KB
+    expect(ask([8, 6], '80').tile).toBe('compact');
+    expect(ask([12, 0], '80').tile).toBe('compact');
+  });
+
+  it('refuses a backward whose shared memory the device lacks, and says how much', () => {
+    const p = ask([8, 6], '80', { op: 'backward', headDim: 256 });
+    expect(p.path).toBe('none');
+    expect(p.reason).toMatch(/offers 101376 bytes.*backward at head dim 256 needs \d+/);
+    expect(ask([8, 0], '80', { op: 'backward', headDim: 256 }).path).toBe('sm80');
+  });
+
+  it('reports the backward workspace, larger without determinism', () => {
+    const plain = ask([9, 0], '80;90a', { op: 'backward', batch: 2 });
+    const det = ask([9, 0], '80;90a', { op: 'backward', batch: 2, deterministic: true });
+    expect(plain.path).toBe('sm80');
+    // LSE and D rows: 2 * b * h * s_q_pad floats; the dq accumulator adds b * h * s_q * d floats.
+    expect(det.workspaceBytes).toBe(2 * 2 * 8 * 512 * 4);
+    expect(plain.workspaceBytes).toBe(det.workspaceBytes! + 2 * 8 * 512 * 128 * 4);
+    expect(ask([9, 0], '80;90a', { forcePath: 'sm80' }).workspaceBytes).toBe(0);
+  });
+
+  it('checks the request itself: scale, heads, head dim, capability', () => {
+    expect(ask([8, 0], '80', { scale: -1 }).reason).toMatch(/positive, finite softmax scale/);
+    expect(ask([8, 0], '80', { headDim: 264 }).reason).toMatch(/head dim 264/);
+    expect(ask([7, 5], '80').reason).toMatch(/older than compute capability 8\.0/);
+  });
+
+  it('reads CMake arch lists in every spelling and refuses what it cannot read', () => {
+    expect(ask([9, 0], '80-real').path).toBe('none'); // SASS only: no PTX to JIT for 9.0
+    expect(ask([9, 0], '80-virtual').path).toBe('sm80');
+    expect(ask([9, 0], 'sm_80, sm_90a').path).toBe(HAS_SM90 ? 'sm90' : 'sm80');
+    expect(() => ask([9, 0], 'native')).toThrow(/cannot read CUDA arch "native"/);
+  });
+});
+
+describe('select() and probe() in this build', () => {
+  it('select() answers from the same plan (no device here: none, with a reason)', () => {
+    const sel = b().select({ op: 'forward', device: 0, dtype: 'bfloat16', headDim: 128, seqlenQ: 8, seqlenK: 8, headsQ: 2, headsKV: 2, windowLeft: -1, windowRight: -1 });
+    const report = b().probe();
+    if (report.devices.length === 0) {
+      expect(sel.path).toBe('none');
+      expect(sel.reason).not.toBe('');
+    } else {
+      expect(report.devices[0].paths).toContain(sel.path);
+    }
+  });
+});
