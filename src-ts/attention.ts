@@ -184,8 +184,14 @@ interface CoreOptions {
   rest: unknown;
 }
 
+/** Whether `key` is an own property of `o`. A Proxy trap that throws reads as "absent" here:
+ * validate.ts reads the same object next and reports the throw as E_ARG naming the field. */
 function own(o: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, key);
+  try {
+    return Object.prototype.hasOwnProperty.call(o, key);
+  } catch {
+    return false;
+  }
 }
 
 /** Splits `stream` and the caller-provided output options off the user's options (own
@@ -328,8 +334,16 @@ function toBshd(t: AnyTensor): Permuted {
 
 /** Why shapes that failed in one layout would pass in the other: '' when they would not. */
 function otherLayoutHint(layout: Layout, shapes: (readonly number[] | undefined)[]): string {
-  const [q, k, v] = shapes;
-  if (!q || !k || !v || q.length !== 4 || k.length !== 4 || v.length !== 4) return '';
+  // The shapes are the user's, unvalidated (validation just failed): copy them once, and give no
+  // hint for anything but plain arrays of four numbers (a getter or a bigint is the error itself).
+  let plain: number[][];
+  try {
+    plain = shapes.map((x) => (x ? Array.from(x) : []));
+  } catch {
+    return '';
+  }
+  if (!plain.every((x) => x.length === 4 && x.every((n) => typeof n === 'number'))) return '';
+  const [q, k, v] = plain;
   // The user's shapes read in the other layout, as the kernels' [b, s, h, d].
   const swap = (x: readonly number[]) => (layout === 'bshd' ? [x[0], x[2], x[1], x[3]] : [...x]);
   const [sq, sk, sv] = [swap(q), swap(k), swap(v)];
