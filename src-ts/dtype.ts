@@ -4,6 +4,7 @@
 // here are plain TypeScript on bit patterns: round to nearest, ties to even; NaN stays NaN, ±Inf
 // stays ±Inf, -0 stays -0, subnormals are kept (no flush to zero), and overflow goes to Inf.
 import { FlashAttentionError, describeValue } from './errors';
+import { typedArrayBuffer, typedArrayByteOffset, typedArrayLength, typedArrayName } from './own';
 
 /** Element types. float32 runs on the CPU backend only; float8_e4m3 on Hopper GPUs (forward);
  * int32 carries lengths, offsets and block tables (never an attention operand). */
@@ -59,32 +60,45 @@ export function arrayNameFor(dtype: DType): 'Float32Array' | 'Uint16Array' | 'Ui
   throw new FlashAttentionError('E_DTYPE', `unknown dtype ${describeValue(dtype)}`);
 }
 
-/** True when `data` is the host typed array for `dtype`. @internal */
+/**
+ * True when `data` is the host typed array for `dtype`, told by its internal slots: a typed array
+ * from another realm (vm.runInNewContext) counts, a Proxy or a look-alike does not. @internal
+ */
 export function arrayMatches(data: unknown, dtype: DType): boolean {
+  const name = typedArrayName(data);
   switch (dtype) {
     case 'float32':
-      return data instanceof Float32Array;
+      return name === 'Float32Array';
     case 'float16':
-      return data instanceof Uint16Array || isFloat16Array(data);
+      return name === 'Uint16Array' || isFloat16Array(data);
     case 'bfloat16':
-      return data instanceof Uint16Array;
+      return name === 'Uint16Array';
     case 'float8_e4m3':
-      return data instanceof Uint8Array;
+      return name === 'Uint8Array';
     case 'int32':
-      return data instanceof Int32Array;
+      return name === 'Int32Array';
   }
   return false;
 }
 
-/** True for a Float16Array (on runtimes that have one). @internal */
+/** True for a Float16Array (on runtimes that have one, from any realm). @internal */
 export function isFloat16Array(data: unknown): data is ArrayBufferView & { length: number } {
+  const name = typedArrayName(data);
+  if (name === 'Float16Array') return true;
+  // A real typed array that is an instance of this realm's Float16Array (a polyfill subclass).
   const F16 = (globalThis as { Float16Array?: abstract new (...args: never[]) => unknown }).Float16Array;
-  return typeof F16 === 'function' && data instanceof F16;
+  try {
+    return name !== undefined && typeof F16 === 'function' && data instanceof F16;
+  } catch {
+    return false;
+  }
 }
 
 /** The host array the addon takes: a Float16Array becomes a Uint16Array view of its bits. @internal */
 export function nativeArray(data: HostArray | ArrayBufferView): HostArray {
-  if (isFloat16Array(data)) return new Uint16Array(data.buffer, data.byteOffset, data.length);
+  if (isFloat16Array(data)) {
+    return new Uint16Array(typedArrayBuffer(data), typedArrayByteOffset(data), typedArrayLength(data));
+  }
   return data as HostArray;
 }
 

@@ -1,6 +1,7 @@
 // errors.ts — FlashAttentionError: one error class with a stable `code`, for every failure the
 // package reports. Native errors arrive as plain Errors with a `code` property; rewrap() turns them
 // into FlashAttentionErrors that keep the code and add what to do about it.
+import { types } from 'util';
 
 /** Stable error codes. Match on `err.code`, never on the message. */
 export type ErrorCode =
@@ -64,6 +65,8 @@ export function rewrap(err: unknown, context: string): FlashAttentionError {
       ? (nativeCode as ErrorCode)
       : 'E_INTERNAL';
   let message = typeof raw?.message === 'string' ? raw.message : String(err);
+  // The addon names its op ("forward: ..."); the context names the same call in the user's terms.
+  message = message.replace(/^(forward|backward|naive_forward): /, '');
   if (!message.startsWith(context)) message = `${context}: ${message}`;
   const hint = HINTS[code];
   if (hint && !message.includes(hint)) message += `\n${hint}`;
@@ -75,23 +78,65 @@ export function fail(code: ErrorCode, message: string): never {
   throw new FlashAttentionError(code, message);
 }
 
-/** A short description of a value for "expected X, got Y" messages. @internal */
+/** The message of something thrown, for "reading x threw: ..." messages. @internal */
+export function thrownText(e: unknown): string {
+  try {
+    if (e instanceof Error) return `${e.name}: ${e.message}`;
+    return describeValue(e);
+  } catch {
+    return 'an unprintable value';
+  }
+}
+
+const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)
+  ?.get as ((this: unknown) => unknown) | undefined;
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')
+  ?.get as ((this: unknown) => unknown) | undefined;
+
+/**
+ * A short description of a value for "expected X, got Y" messages. Never throws and never runs
+ * user code (no getters, no Proxy traps, no toString). @internal
+ */
 export function describeValue(value: unknown): string {
+  try {
+    return describe(value, 0);
+  } catch {
+    return 'an object';
+  }
+}
+
+function describe(value: unknown, depth: number): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) {
-    const items = value.slice(0, 6).map((v) => describeValue(v));
-    return `[${items.join(', ')}${value.length > 6 ? ', …' : ''}]`;
-  }
-  if (ArrayBuffer.isView(value)) {
-    return `${value.constructor.name}(${(value as unknown as { length?: number }).length ?? value.byteLength})`;
-  }
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n (a bigint)`;
+  if (typeof value === 'symbol') return 'a symbol';
+  if (types.isProxy(value)) return 'a Proxy';
   if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object') {
-    const name = (value as object).constructor?.name;
-    return name && name !== 'Object' ? `a ${name}` : 'an object';
+  if (typeof value !== 'object') return typeof value;
+  const tag = typedArrayTag?.call(value);
+  if (typeof tag === 'string') {
+    const length = typedArrayLength?.call(value) as number;
+    return `${tag}(${length})`;
   }
-  return typeof value;
+  if (Array.isArray(value)) {
+    if (depth > 0) return 'an array';
+    const length = Object.getOwnPropertyDescriptor(value, 'length')?.value as number;
+    const items: string[] = [];
+    for (let i = 0; i < Math.min(length, 6); i++) {
+      const d = Object.getOwnPropertyDescriptor(value, String(i));
+      items.push(d === undefined ? '<empty>' : 'value' in d ? describe(d.value, depth + 1) : 'a getter');
+    }
+    return `[${items.join(', ')}${length > 6 ? ', …' : ''}]`;
+  }
+  let proto: unknown = Object.getPrototypeOf(value);
+  let name: unknown;
+  while (proto !== null && typeof proto === 'object' && name === undefined) {
+    const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
+    const n = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
+    if (typeof n === 'string') name = n;
+    else proto = Object.getPrototypeOf(proto);
+  }
+  return typeof name === 'string' && name !== 'Object' && name !== '' ? `a ${name}` : 'an object';
 }

@@ -1,7 +1,17 @@
 // tensor.ts — host tensors: a typed array, a shape, and a dtype.
 import type { Float16ArrayLike, Float16DType } from './api-types';
-import { type ArrayFor, type DType, type HostArray, arrayMatches, arrayNameFor, isDType, isFloat16Array } from './dtype';
+import {
+  type ArrayFor,
+  type DType,
+  type HostArray,
+  arrayMatches,
+  arrayNameFor,
+  isDType,
+  isFloat16Array,
+  nativeArray,
+} from './dtype';
 import { FlashAttentionError, describeValue } from './errors';
+import { HOLE, isDetached, ownArray, ownField, typedArrayLength, typedArrayName } from './own';
 
 /** A tensor in host memory. Layout is row-major (C order); for attention, [batch, seqlen, heads, headDim].
  * `data` is the typed array of its dtype: Float32Array, or a Uint16Array / Uint8Array of bits. */
@@ -21,20 +31,44 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-/** Checks that `shape` is an array of non-negative safe integers. @internal */
-export function checkShape(shape: unknown, field: string): asserts shape is readonly number[] {
+/**
+ * Reads `shape` once into a plain frozen array of non-negative safe integers, or throws E_SHAPE
+ * naming the element (holes of a sparse array, bigints and inherited elements included). @internal
+ */
+export function readShape(shape: unknown, field: string, fnPrefix = ''): readonly number[] {
   if (!Array.isArray(shape)) {
-    throw new FlashAttentionError('E_SHAPE', `${field} must be an array of integers; got ${describeValue(shape)}`);
+    throw new FlashAttentionError('E_SHAPE', `${fnPrefix}${field} must be an array of integers; got ${describeValue(shape)}`);
   }
-  for (let i = 0; i < shape.length; i++) {
-    const s = shape[i];
-    if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
+  const items = ownArray(shape, field);
+  for (let i = 0; i < items.length; i++) {
+    const s = items[i];
+    if (s === HOLE) {
       throw new FlashAttentionError(
         'E_SHAPE',
-        `${field}[${i}] must be a non-negative integer; got ${describeValue(s)} (shape ${describeValue(shape)})`,
+        `${fnPrefix}${field}[${i}] is missing (a sparse array); every dimension must be given (shape ${describeValue(shape)})`,
+      );
+    }
+    if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
+      const kind = typeof s === 'bigint' ? ' number (not a bigint: write 1, not 1n)' : '';
+      throw new FlashAttentionError(
+        'E_SHAPE',
+        `${fnPrefix}${field}[${i}] must be a non-negative integer${kind}; got ${describeValue(s)} (shape ${describeValue(shape)})`,
       );
     }
   }
+  return Object.freeze(items as number[]);
+}
+
+/** Checks that `shape` is an array of non-negative safe integers. @internal */
+export function checkShape(shape: unknown, field: string): asserts shape is readonly number[] {
+  readShape(shape, field);
+}
+
+/** "the ArrayBuffer of `what` was detached" when it was, else undefined. @internal */
+export function detachedMessage(data: object, what: string): string | undefined {
+  if (!isDetached(data)) return undefined;
+  return `${what}'s ArrayBuffer is detached (it was transferred, e.g. by postMessage or structuredClone with transfer), ` +
+    'so the array has no elements any more; pass an array whose buffer is still yours';
 }
 
 /**
@@ -46,6 +80,7 @@ export function tensor(data: Float32Array, shape: readonly number[], dtype?: 'fl
 export function tensor(data: Float16ArrayLike, shape: readonly number[], dtype?: 'float16'): HostTensor<'float16'>;
 export function tensor<D extends Float16DType>(data: Uint16Array, shape: readonly number[], dtype: D): HostTensor<D>;
 export function tensor(data: Uint8Array, shape: readonly number[], dtype: 'float8_e4m3'): HostTensor<'float8_e4m3'>;
+export function tensor(data: Int32Array, shape: readonly number[], dtype?: 'int32'): HostTensor<'int32'>;
 /** With a dtype only known at run time: the data must be that dtype's array. */
 export function tensor<D extends DType>(data: ArrayFor<D>, shape: readonly number[], dtype: D): HostTensor<D>;
 export function tensor(data: TensorData, shape: readonly number[], dtype?: DType): HostTensor {
@@ -61,18 +96,19 @@ export function tensor(data: TensorData, shape: readonly number[], dtype?: DType
     if (dt !== undefined && dt !== 'float16') {
       throw new FlashAttentionError('E_DTYPE', `tensor(): a Float16Array holds float16 data; got dtype '${dt}'`);
     }
-    array = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+    array = nativeArray(data);
     dt = 'float16';
   }
   if (dt === undefined) {
-    if (array instanceof Float32Array) dt = 'float32';
-    else if (array instanceof Int32Array) dt = 'int32';
-    else if (array instanceof Uint16Array) {
+    const name = typedArrayName(array);
+    if (name === 'Float32Array') dt = 'float32';
+    else if (name === 'Int32Array') dt = 'int32';
+    else if (name === 'Uint16Array') {
       throw new FlashAttentionError(
         'E_DTYPE',
         "tensor(): a Uint16Array holds raw 16-bit floats; pass the dtype: tensor(data, shape, 'float16') or 'bfloat16'",
       );
-    } else if (array instanceof Uint8Array) {
+    } else if (name === 'Uint8Array') {
       throw new FlashAttentionError(
         'E_DTYPE',
         "tensor(): a Uint8Array holds raw 8-bit floats; pass the dtype: tensor(data, shape, 'float8_e4m3')",
@@ -91,25 +127,23 @@ export function tensor(data: TensorData, shape: readonly number[], dtype?: DType
       `tensor(): ${dt} data must be a ${arrayNameFor(dt)}; got ${describeValue(data)}`,
     );
   }
-  checkShape(shape, 'tensor(): shape');
+  const dims = readShape(shape, 'shape', 'tensor(): ');
   const host = array as HostArray;
-  const n = numel(shape);
-  if (host.length !== n) {
+  const n = numel(dims);
+  const length = typedArrayLength(host);
+  if (length !== n) {
+    const detached = detachedMessage(host, 'tensor(): data');
+    if (detached !== undefined) throw new FlashAttentionError('E_ARG', detached);
     throw new FlashAttentionError(
       'E_SHAPE',
-      `tensor(): data has ${host.length} elements but shape ${describeValue(shape)} needs ${n}`,
+      `tensor(): data has ${length} elements but shape ${describeValue(dims)} needs ${n}`,
     );
   }
-  return Object.freeze({ data: host, shape: Object.freeze([...shape]), dtype: dt });
+  return Object.freeze({ data: host, shape: dims, dtype: dt });
 }
 
-/** True when `value` looks like a host tensor (has data/shape/dtype and is not a DeviceTensor). @internal */
+/** True when `value` has own data/shape/dtype properties (inherited ones do not count). @internal */
 export function isHostTensorLike(value: unknown): value is HostTensor {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'data' in value &&
-    'shape' in value &&
-    'dtype' in value
-  );
+  if (typeof value !== 'object' || value === null) return false;
+  return ['data', 'shape', 'dtype'].every((key) => ownField(value, key, key) !== undefined);
 }

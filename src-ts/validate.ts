@@ -2,9 +2,10 @@
 // FlashAttentionError that names the field and says what was expected and what was given.
 // Backend choice (cpu / cuda) happens in attention.ts, on the normalized request.
 import { DeviceTensor } from './device-tensor';
-import { type DType, arrayMatches, arrayNameFor, isDType } from './dtype';
+import { type DType, type HostArray, arrayMatches, arrayNameFor, isDType } from './dtype';
 import { type ErrorCode, FlashAttentionError, describeValue } from './errors';
-import { type HostTensor, numel } from './tensor';
+import { ownArray, ownField, ownKeys, typedArrayLength, typedArrayName } from './own';
+import { type HostTensor, detachedMessage, numel, readShape } from './tensor';
 
 /** Options of flashAttention(). */
 export interface AttentionOptions {
@@ -18,7 +19,7 @@ export interface AttentionOptions {
   device?: 'auto' | 'cpu' | 'cuda';
   /** CUDA device index (default 0, or the DeviceTensors' device). */
   deviceIndex?: number;
-  /** CPU backend threads; 0 or unset: one per hardware thread. */
+  /** CPU backend threads, 0 to 1024 (MAX_THREADS); 0 or unset: one per hardware thread. */
   threads?: number;
 }
 
@@ -57,9 +58,35 @@ export interface NormalizedRequest {
   deviceIndex: number;
   threads: number;
   deterministic: boolean;
+  /**
+   * The tensors as validated, in argument order (forward: q, k, v; backward: dout, q, k, v, out,
+   * lse): each user property read once, so pass these on rather than reading the user's objects again.
+   */
+  tensors: readonly NormalizedTensor[];
+}
+
+/** One tensor argument as read by validation. @internal */
+export interface NormalizedTensor {
+  field: string;
+  kind: 'host' | 'device';
+  shape: readonly number[];
+  dtype: DType;
+  /** Host tensors: the typed array (its type checked by internal slot). */
+  data?: HostArray;
+  /** The object the user passed (a DeviceTensor for kind 'device'). */
+  value: unknown;
 }
 
 export const MAX_HEAD_DIM = 256;
+
+/** Most CPU threads one call may ask for (the addon's cap). */
+export const MAX_THREADS = 1024;
+
+/**
+ * Largest |softmaxScale|: the CUDA kernels fold log2(e) into the scale in float32, so a larger one
+ * overflows there; both backends refuse it alike.
+ */
+export const MAX_SOFTMAX_SCALE = 3.4028234663852886e38 / Math.LOG2E;
 
 const FORWARD_KEYS = ['causal', 'windowSize', 'softmaxScale', 'device', 'deviceIndex', 'threads'];
 const BACKWARD_KEYS = [...FORWARD_KEYS, 'deterministic'];
@@ -68,60 +95,90 @@ function err(code: ErrorCode, fn: string, message: string): FlashAttentionError 
   return new FlashAttentionError(code, `${fn}: ${message}`);
 }
 
-interface Operand {
-  field: string;
-  kind: 'host' | 'device';
-  shape: readonly number[];
-  dtype: DType;
+type Operand = NormalizedTensor;
+
+function isDeviceTensor(value: unknown): value is DeviceTensor {
+  try {
+    return value instanceof DeviceTensor;
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws
+  }
 }
 
 /** Checks one tensor argument: its kind, dtype, data array and shape (not its rank). */
 function operand(fn: string, field: string, value: unknown): Operand {
-  if (value instanceof DeviceTensor) {
-    value.assertLive(`${fn}: ${field}`);
-    return { field, kind: 'device', shape: value.shape, dtype: value.dtype };
+  try {
+    return readOperand(fn, field, value);
+  } catch (e) {
+    throw prefixed(fn, e);
   }
-  if (typeof value !== 'object' || value === null || !('data' in value) || !('shape' in value)) {
-    throw err(
+}
+
+function readOperand(fn: string, field: string, value: unknown): Operand {
+  if (isDeviceTensor(value)) {
+    try {
+      value.assertLive(`${fn}: ${field}`);
+    } catch (e) {
+      if (e instanceof FlashAttentionError) throw e;
+      // Inherits from DeviceTensor.prototype without being one (Object.create, a Proxy...).
+      throw err(
+        'E_ARG',
+        fn,
+        `${field} is not a DeviceTensor made by DeviceTensor.empty() or DeviceTensor.from() (it only inherits from ` +
+          'DeviceTensor.prototype)',
+      );
+    }
+    return { field, kind: 'device', shape: value.shape, dtype: value.dtype, value };
+  }
+  const notTensor = () =>
+    err(
       'E_ARG',
       fn,
-      `${field} must be a tensor (tensor(data, shape, dtype)) or a DeviceTensor; got ${describeValue(value)}`,
+      `${field} must be a tensor (tensor(data, shape, dtype)) or a DeviceTensor; got ${describeValue(value)}` +
+        (typeof value === 'object' && value !== null ? ' without own data and shape properties (inherited ones are not read)' : ''),
     );
-  }
-  const t = value as { data: unknown; shape: unknown; dtype?: unknown };
-  if (t.dtype === undefined) {
+  if (typeof value !== 'object' || value === null) throw notTensor();
+  const data = ownField(value, 'data', `${field}.data`);
+  const shape = ownField(value, 'shape', `${field}.shape`);
+  const dtype = ownField(value, 'dtype', `${field}.dtype`);
+  if (data === undefined || shape === undefined) throw notTensor();
+  if (dtype === undefined) {
     throw err(
       'E_DTYPE',
       fn,
       `${field}.dtype is missing; make tensors with tensor(data, shape, dtype) (a Uint16Array needs 'float16' or 'bfloat16')`,
     );
   }
-  if (!isDType(t.dtype)) {
+  if (!isDType(dtype)) {
     throw err(
       'E_DTYPE',
       fn,
-      `${field}.dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3'; got ${describeValue(t.dtype)}`,
+      `${field}.dtype must be one of 'float32', 'float16', 'bfloat16', 'float8_e4m3'; got ${describeValue(dtype)}`,
     );
   }
-  if (!arrayMatches(t.data, t.dtype)) {
+  if (!arrayMatches(data, dtype)) {
+    const hint = typedArrayName(data) === undefined && typeof data === 'object' && data !== null
+      ? ' (pass the typed array itself: a Proxy or look-alike of one is not accepted)'
+      : '';
     throw err(
       'E_DTYPE',
       fn,
-      `${field}.data must be a ${arrayNameFor(t.dtype)} for ${t.dtype} tensors; got ${describeValue(t.data)}`,
+      `${field}.data must be a ${arrayNameFor(dtype)} for ${dtype} tensors; got ${describeValue(data)}${hint}`,
     );
   }
-  if (!Array.isArray(t.shape) || !t.shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
-    throw err('E_SHAPE', fn, `${field}.shape must be an array of non-negative integers; got ${describeValue(t.shape)}`);
-  }
-  const length = (t.data as { length: number }).length;
-  if (length !== numel(t.shape)) {
+  const dims = readShape(shape, `${field}.shape`);
+  const array = data as HostArray;
+  const length = typedArrayLength(array);
+  if (length !== numel(dims)) {
+    const detached = detachedMessage(array, `${field}.data`);
+    if (detached !== undefined) throw err('E_ARG', fn, detached);
     throw err(
       'E_SHAPE',
       fn,
-      `${field}.data has ${length} elements but ${field}.shape ${describeValue(t.shape)} needs ${numel(t.shape)}`,
+      `${field}.data has ${length} elements but ${field}.shape ${describeValue(dims)} needs ${numel(dims)}`,
     );
   }
-  return { field, kind: 'host', shape: t.shape, dtype: t.dtype };
+  return { field, kind: 'host', shape: dims, dtype, data: array, value };
 }
 
 const AXES = ['batch', 'seqlen', 'heads', 'headDim'];
@@ -151,17 +208,33 @@ function sameShape(fn: string, a: Operand, b: Operand): void {
   for (let i = 0; i < 4; i++) sameAxis(fn, a, b, i);
 }
 
+/** The options, own properties only, each read once (an inherited `causal: true` is not an option). */
 function checkOptions(fn: string, options: unknown, allowed: string[]): Record<string, unknown> {
-  if (options === undefined) return {};
+  // No prototype: destructuring it later must not find a polluted Object.prototype.causal.
+  const read: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  if (options === undefined) return read;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw err('E_ARG', fn, `options must be an object; got ${describeValue(options)}`);
   }
-  for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) {
-      throw err('E_ARG', fn, `unknown option '${key}'; valid options: ${allowed.join(', ')}`);
+  try {
+    for (const key of ownKeys(options, 'options')) {
+      if (!allowed.includes(key)) {
+        throw err('E_ARG', fn, `unknown option '${key}'; valid options: ${allowed.join(', ')}`);
+      }
     }
+    for (const key of allowed) read[key] = ownField(options, key, `options.${key}`);
+  } catch (e) {
+    throw prefixed(fn, e);
   }
-  return options as Record<string, unknown>;
+  return read;
+}
+
+/** An error from own.ts (no function name yet) with `fn: ` in front. */
+function prefixed(fn: string, e: unknown): unknown {
+  if (e instanceof FlashAttentionError && !e.message.startsWith(`${fn}:`)) {
+    return new FlashAttentionError(e.code, `${fn}: ${e.message}`, { cause: e.cause });
+  }
+  return e;
 }
 
 function windowSide(fn: string, value: unknown, index: number, window: unknown): number {
@@ -191,11 +264,12 @@ function normalizeOptions(
   let left = -1;
   let right = -1;
   if (windowSize !== undefined) {
-    if (!Array.isArray(windowSize) || windowSize.length !== 2) {
+    const sides = Array.isArray(windowSize) ? ownArray(windowSize, 'windowSize') : undefined;
+    if (sides === undefined || sides.length !== 2) {
       throw err('E_ARG', fn, `windowSize must be [left, right] (integers, -1 = unbounded); got ${describeValue(windowSize)}`);
     }
-    left = windowSide(fn, windowSize[0], 0, windowSize);
-    right = windowSide(fn, windowSize[1], 1, windowSize);
+    left = windowSide(fn, sides[0], 0, windowSize);
+    right = windowSide(fn, sides[1], 1, windowSize);
   }
   if (causal === true) {
     if (right !== -1 && right !== 0) {
@@ -218,6 +292,14 @@ function normalizeOptions(
     if (typeof softmaxScale !== 'number' || !Number.isFinite(softmaxScale)) {
       throw err('E_ARG', fn, `softmaxScale must be a finite number; got ${describeValue(softmaxScale)}`);
     }
+    if (Math.abs(softmaxScale) > MAX_SOFTMAX_SCALE) {
+      throw err(
+        'E_ARG',
+        fn,
+        `softmaxScale must be at most ${MAX_SOFTMAX_SCALE.toPrecision(4)} in magnitude (float32's largest value over ` +
+          `log2(e): the kernels fold log2(e) into the scale in float32); got ${softmaxScale}. Scale q or k instead`,
+      );
+    }
     scale = softmaxScale;
   }
   if (device !== undefined && device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
@@ -226,8 +308,15 @@ function normalizeOptions(
   if (deviceIndex !== undefined && (typeof deviceIndex !== 'number' || !Number.isSafeInteger(deviceIndex) || deviceIndex < 0)) {
     throw err('E_ARG', fn, `deviceIndex must be a non-negative integer; got ${describeValue(deviceIndex)}`);
   }
-  if (threads !== undefined && (typeof threads !== 'number' || !Number.isSafeInteger(threads) || threads < 0)) {
-    throw err('E_ARG', fn, `threads must be a non-negative integer (0 = one per hardware thread); got ${describeValue(threads)}`);
+  if (
+    threads !== undefined &&
+    (typeof threads !== 'number' || !Number.isSafeInteger(threads) || threads < 0 || threads > MAX_THREADS)
+  ) {
+    throw err(
+      'E_ARG',
+      fn,
+      `threads must be an integer from 0 to ${MAX_THREADS} (0 = one per hardware thread); got ${describeValue(threads)}`,
+    );
   }
   if (deterministic !== undefined && typeof deterministic !== 'boolean') {
     throw err('E_ARG', fn, `deterministic must be a boolean; got ${describeValue(deterministic)}`);
@@ -244,7 +333,7 @@ function normalizeOptions(
 }
 
 /** Kind (host/device) and device index shared by all tensors, or E_ARG. */
-function commonKind(fn: string, operands: Operand[], values: unknown[]): { kind: 'host' | 'device'; device?: number } {
+function commonKind(fn: string, operands: Operand[]): { kind: 'host' | 'device'; device?: number } {
   const kind = operands[0].kind;
   for (const o of operands) {
     if (o.kind !== kind) {
@@ -259,7 +348,7 @@ function commonKind(fn: string, operands: Operand[], values: unknown[]): { kind:
     }
   }
   if (kind === 'host') return { kind };
-  const devices = values.map((v) => (v as DeviceTensor).device);
+  const devices = operands.map((o) => (o.value as DeviceTensor).device);
   if (devices.some((d) => d !== devices[0])) {
     throw err(
       'E_ARG',
@@ -277,6 +366,7 @@ function finish(
   dims: AttentionDims,
   opts: ReturnType<typeof normalizeOptions>,
   common: { kind: 'host' | 'device'; device?: number },
+  tensors: readonly Operand[],
 ): NormalizedRequest {
   let deviceIndex = opts.deviceIndex ?? common.device ?? 0;
   if (common.kind === 'device') {
@@ -304,6 +394,7 @@ function finish(
     deviceIndex,
     threads: opts.threads,
     deterministic: opts.deterministic,
+    tensors,
   };
 }
 
@@ -312,9 +403,9 @@ export function normalizeForward(q: unknown, k: unknown, v: unknown, options?: u
   const fn = 'flashAttention';
   const opts = checkOptions(fn, options, FORWARD_KEYS);
   const ops = [operand(fn, 'q', q), operand(fn, 'k', k), operand(fn, 'v', v)];
-  const common = commonKind(fn, ops, [q, k, v]);
+  const common = commonKind(fn, ops);
   const { dtype, dims } = checkQKV(fn, ops[0], ops[1], ops[2]);
-  return finish(fn, 'forward', dtype, dims, normalizeOptions(fn, opts, dims), common);
+  return finish(fn, 'forward', dtype, dims, normalizeOptions(fn, opts, dims), common, ops);
 }
 
 /** Checks the tensors and options of a backward call. @internal */
@@ -337,7 +428,7 @@ export function normalizeBackward(
     operand(fn, 'out', out),
     operand(fn, 'lse', lse),
   ];
-  const common = commonKind(fn, ops, [dout, q, k, v, out, lse]);
+  const common = commonKind(fn, ops);
   const [oDout, oQ, oK, oV, oOut, oLse] = ops;
   const { dtype, dims } = checkQKV(fn, oQ, oK, oV);
   if (dtype === 'float8_e4m3') {
@@ -361,7 +452,7 @@ export function normalizeBackward(
   if (oLse.dtype !== 'float32') {
     throw err('E_DTYPE', fn, `lse.dtype must be 'float32' (as flashAttention returned it); got '${oLse.dtype}'`);
   }
-  return finish(fn, 'backward', dtype, dims, normalizeOptions(fn, opts, dims), common);
+  return finish(fn, 'backward', dtype, dims, normalizeOptions(fn, opts, dims), common, ops);
 }
 
 function checkQKV(fn: string, q: Operand, k: Operand, v: Operand): { dtype: DType; dims: AttentionDims } {

@@ -3,7 +3,8 @@
 //   preprocess   D_i = rowsum(dO_i * O_i) and LSE_i*log2(e) into float32 workspaces
 //   main         per (key block j, kv head, batch): K_j, V_j in shared memory, dK_j, dV_j in
 //                registers; for every (query head of the group, query block i) the window allows:
-//                  S = Q_i K_j^T,  P = exp2(S*scale*log2e - LSE_i*log2e)
+//                  S = Q_i K_j^T,  P = exp2((round(S*scale) - LSE_i) * log2e)
+//                  (the forward's LSE is round(m*scale) + ln l: a one-hot row's P is exactly 1)
 //                  dV_j += P^T dO_i,  dP = dO_i V_j^T,  dS = P * (dP - D_i)
 //                  dK_j += dS^T Q_i,  dQ_i += dS K_j (float atomics; skipped when deterministic)
 //   dq_convert   dq = scale * dQ accumulator, in the dtype
@@ -28,7 +29,7 @@
 namespace flashattn::sm80::bwd {
 
 struct Workspace {
-  float* lse2 = nullptr;    // (b, h, s_q_pad)  LSE*log2(e); +inf for rows that see no key and padding rows
+  float* lse2 = nullptr;    // (b, h, s_q_pad)  LSE (natural); +inf for rows that see no key and padding rows
   float* delta = nullptr;   // (b, h, s_q_pad)  D_i = rowsum(dO_i * O_i); 0 for padding rows
   float* dq_acc = nullptr;  // (b, h, nqb, Br*D) dQ/scale, fragment order (see dq_frag_*); null if deterministic
   int s_q_pad = 0;          // s_q rounded up to kRowPad
@@ -108,8 +109,15 @@ __global__ void __launch_bounds__(256) bwd_preprocess_kernel(const AttnParams p,
     ws.delta[i] = acc;
     // A row that sees no key has LSE -inf; +inf here makes every P of it exp2(-inf) = 0 instead
     // of exp2(S + inf) = inf (and NaN after the multiply by dP - D).
-    ws.lse2[i] = lse == -INFINITY ? INFINITY : lse * kLog2e;
+    ws.lse2[i] = lse == -INFINITY ? INFINITY : lse;  // NaN stays NaN and reaches the gradients
   }
+}
+
+// The exponent of P = exp(round(S*scale) - LSE), base 2. The rounded product and the subtraction
+// are kept apart (no FFMA): the forward's LSE is built on round(m*scale), so for the max of a
+// one-hot row the difference is exactly 0, at any magnitude.
+__device__ __forceinline__ float exponent(float s, float scale, float lse) {
+  return (__fmul_rn(s, scale) - lse) * kLog2e;
 }
 
 // ---- main kernel ----------------------------------------------------------------------------
@@ -184,7 +192,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int s_m0 = (warp / Cfg::kWnS) * MtS * 16, s_n0 = (warp % Cfg::kWnS) * NtS * 8;
   const int kv_m0 = (warp / Cfg::kWnKV) * MtKV * 16, kv_n0 = (warp % Cfg::kWnKV) * NtKV * 8;
   const int q_m0 = (warp / Cfg::kWnQ) * MtQ * 16, q_n0 = (warp % Cfg::kWnQ) * NtQ * 8;
-  const float scale_log2 = p.scale * kLog2e;
+  const float scale = p.scale;
   const uint32_t sK_u = smem_u32(sK), sV_u = smem_u32(sV), sP_u = smem_u32(sP), sdS_u = smem_u32(sdS);
   // The warp's access patterns (bwd_gemm.h), one per (tile width, way round, warp offset).
   const Lanes<D> l_s_a = a_lanes<D, false>(s_m0, lane);       // Q, dO as A of S, dP
@@ -213,8 +221,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     float s[MtS][NtS][4];
     zero(s);
     gemm_ss<E, MtS, NtS, D / 16, D, false, D, false>(s, sQ_u, l_s_a, sK_u, l_s_b);
-    // x = S*scale*log2e - LSE*log2e; -inf outside the window / past s_k (one uniform branch, taken
-    // only by boundary tiles); P = exp2(x), written to sP as the A operand of dV.
+    // x = (round(S*scale) - LSE) * log2e; -inf outside the window / past s_k (one uniform branch,
+    // taken only by boundary tiles); P = exp2(x), written to sP as the A operand of dV.
 #pragma unroll
     for (int mt = 0; mt < MtS; ++mt) {
 #pragma unroll
@@ -222,8 +230,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         const float lse2 = sLse[s_m0 + mt * 16 + (lane >> 2) + half * 8];
 #pragma unroll
         for (int nt = 0; nt < NtS; ++nt) {
-          s[mt][nt][half * 2] = fmaf(s[mt][nt][half * 2], scale_log2, -lse2);
-          s[mt][nt][half * 2 + 1] = fmaf(s[mt][nt][half * 2 + 1], scale_log2, -lse2);
+          s[mt][nt][half * 2] = exponent(s[mt][nt][half * 2], scale, lse2);
+          s[mt][nt][half * 2 + 1] = exponent(s[mt][nt][half * 2 + 1], scale, lse2);
         }
       }
     }
@@ -417,7 +425,7 @@ __global__ void __launch_bounds__(kThreads, 1) bwd_dq_kernel(const AttnParams p,
   const int64_t wrow = (static_cast<int64_t>(bb) * p.h + hq) * ws.s_q_pad + q0 + m0 + (lane >> 2);
   const float lse2[2] = {ws.lse2[wrow], ws.lse2[wrow + 8]};
   const float dl[2] = {ws.delta[wrow], ws.delta[wrow + 8]};
-  const float scale_log2 = p.scale * kLog2e;
+  const float scale = p.scale;
   const uint32_t sQ_u = smem_u32(sQ), sdO_u = smem_u32(sdO);
   const Lanes<D> l_a = a_lanes<D, false>(m0, lane);     // Q, dO as A of S, dP
   const Lanes<D> l_b = b_lanes<D, false>(0, lane);      // K, V as B of S, dP
@@ -449,7 +457,7 @@ __global__ void __launch_bounds__(kThreads, 1) bwd_dq_kernel(const AttnParams p,
 #pragma unroll
     for (int nt = 0; nt < NtS; ++nt) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[0][nt][e] = fmaf(s[0][nt][e], scale_log2, -lse2[e >> 1]);
+      for (int e = 0; e < 4; ++e) s[0][nt][e] = exponent(s[0][nt][e], scale, lse2[e >> 1]);
     }
     if (tile_needs_mask(q0, Br, k0, Bc, p.s_k, off, wl, wr)) {
 #pragma unroll

@@ -260,10 +260,14 @@ __device__ __forceinline__ void mask_scores(SAcc<Tile>& s, const FwdArgs& a, int
   }
 }
 
-// Online softmax step: s (raw scores) becomes p = exp2(s·scale_log2 - m·scale_log2) with m the new
-// running max, and o, l are rescaled by exp2((m_old - m)·scale_log2). A row that has seen no key
-// keeps m = -inf; its exponent offset is then 0 (not -inf), so exp2(-inf - offset) = 0 instead of
-// exp2(-inf + inf) = NaN. l is this lane's share only; the quad is summed once, at the end.
+// Online softmax step: s (raw scores) becomes p = exp2(s·scale_log2 - offset) with offset =
+// m·scale_log2 (rounded) for the new running max m, and o, l are rescaled by
+// exp2(offset_old - offset): exactly 1 when the max did not change (an FFMA of m_old would bring in
+// the rounding residual of m·scale_log2 once per block, and the epilogue's LSE, which removes that
+// residual once, would drift from the backward's). A row that has seen no key keeps m = -inf; its
+// offset is then 0 (not -inf), so exp2(-inf - offset) = 0 instead of exp2(-inf + inf) = NaN. A NaN
+// score (NaN/Inf inputs) is skipped by fmaxf but makes its p, hence l and o, NaN. l is this lane's
+// share only; the quad is summed once, at the end.
 template <typename Tile>
 __device__ __forceinline__ void softmax_step(SAcc<Tile>& s, OAcc<Tile>& o, RowStat<Tile>& row_max, RowStat<Tile>& row_sum,
                                              float scale_log2) {
@@ -275,8 +279,8 @@ __device__ __forceinline__ void softmax_step(SAcc<Tile>& s, OAcc<Tile>& o, RowSt
 #pragma unroll
       for (int j = 0; j < Tile::kSTiles; ++j) mx = fmaxf(mx, fmaxf(s[mi][j][2 * hf], s[mi][j][2 * hf + 1]));
       mx = quad_max(mx);
-      const float offset = mx == kNegInf ? 0.f : mx * scale_log2;
-      const float alpha = fast_exp2(row_max[mi][hf] * scale_log2 - offset);  // old max -inf: 0
+      const float offset = mx == kNegInf ? 0.f : __fmul_rn(mx, scale_log2);
+      const float alpha = fast_exp2(__fmul_rn(row_max[mi][hf], scale_log2) - offset);  // old max -inf: 0
       row_max[mi][hf] = mx;
       float sum = 0.f;
 #pragma unroll
@@ -485,7 +489,12 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
   }
   cp_async_wait<0>();  // nothing may still be writing shared memory when the block exits
 
-  // ---- epilogue: O / l and LSE; rows that saw no key get O = 0 and LSE = -inf ----
+  // ---- epilogue: O / l and LSE; rows that see no key get O = 0 and LSE = -inf ----
+  // "Sees no key" is the mask's word alone: l = 0 or NaN in a row that sees keys comes from NaN/Inf
+  // inputs and gives NaN, as it does in PyTorch. The LSE is made to match the backward's
+  // P = exp(round(S·scale) - LSE): it is round(m·scale) + ln(l'), where l' is l without the residual
+  // r = m·scale_log2 - offset that the max's own p = 2^r carries, so a one-hot row (large inputs)
+  // gets LSE = round(m·scale) exactly and the backward recomputes its P as exactly 1.
   float* __restrict__ glse = a.lse + (static_cast<int64_t>(batch) * a.h + head) * a.s_q;
   const uint32_t q_out = sQ;  // this warp's rows of the Q buffer (no other warp touches them)
 #pragma unroll
@@ -494,11 +503,17 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
     for (int hf = 0; hf < 2; ++hf) {
       const float l = quad_sum(row_sum[mi][hf]);
       const float mx = row_max[mi][hf];
-      const bool empty = !(l > 0.f);
-      const float inv = empty ? 0.f : 1.f / l;
       const int r_local = warp_row0 + mi * 16 + lane / 4 + hf * 8;
+      int key_lo, key_hi;
+      key_range(row0 + r_local, a.s_q, a.s_k, a.window_left, a.window_right, &key_lo, &key_hi);
+      const bool empty = key_lo >= key_hi;
+      const float inv = empty ? 0.f : 1.f / l;
       if (lane % 4 == 0 && row0 + r_local < a.s_q) {
-        glse[row0 + r_local] = empty ? kNegInf : mx * a.scale + logf(l);
+        constexpr float kLn2 = 0.6931471805599453f;
+        const float residual = fmaf(mx, scale_log2, -__fmul_rn(mx, scale_log2));
+        glse[row0 + r_local] = empty ? kNegInf
+                               : l > 0.f ? __fmul_rn(mx, a.scale) + (logf(l) - residual * kLn2)
+                                         : __int_as_float(0x7fc00000);  // NaN
       }
 #pragma unroll
       for (int j = 0; j < Tile::kOTiles; ++j) {

@@ -16,23 +16,16 @@
 
 #include "native/cpu/cpu_backend.h"
 #include "native/cpu/simd.h"
+#include "native/cpu/tensor_io.h"
 #include "native/cpu/tile_math.h"
 
 namespace flashattn::cpu {
 
 namespace {
 
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::kForward: return "forward";
-    case Op::kNaiveForward: return "naive_forward";
-    case Op::kBackward: return "backward";
-  }
-  return "unknown op";
-}
-
-[[noreturn]] void fail(Op op, const std::string& what) {
-  throw std::invalid_argument(std::string("flashattn cpu ") + op_name(op) + ": " + what);
+// The message does not name the op: the addon prefixes it ("forward: cpu backend: ...").
+[[noreturn]] void fail(Op, const std::string& what) {
+  throw std::invalid_argument(what);
 }
 
 void need(Op op, const void* ptr, const char* field) {
@@ -212,6 +205,44 @@ void mask_tile_transposed(float* st, int ld, int rows, int cols, int i0, int j0,
     for (int j = 0; j < a; ++j) st[static_cast<ptrdiff_t>(j) * ld + r] = fill;
     for (int j = b; j < cols; ++j) st[static_cast<ptrdiff_t>(j) * ld + r] = fill;
   }
+}
+
+namespace {
+
+// True when rows [0, s) of every (batch, head) of a (b, s, heads, d) tensor are finite.
+bool tensor_finite(const void* data, DType dtype, const Strides& st, int b, int s, int heads, int d) {
+  if (data == nullptr) return true;
+  const TensorView t = view(data, dtype, st);
+  std::vector<float> row(static_cast<size_t>(d));
+  for (int i = 0; i < b; ++i)
+    for (int j = 0; j < s; ++j)
+      for (int h = 0; h < heads; ++h) {
+        t.load_row(i, j, h, d, row.data());
+        if (!row_finite(row.data(), d)) return false;
+      }
+  return true;
+}
+
+}  // namespace
+
+void check_overflow(const AttnParams& p, Op op) {
+  bool finite = tensor_finite(p.q, p.dtype, p.q_stride, p.b, p.s_q, p.h, p.d) &&
+                tensor_finite(p.k, p.dtype, p.k_stride, p.b, p.s_k, p.h_k, p.d) &&
+                tensor_finite(p.v, p.dtype, p.v_stride, p.b, p.s_k, p.h_k, p.d);
+  if (op == Op::kBackward) {
+    finite = finite && tensor_finite(p.dout, p.dtype, p.do_stride, p.b, p.s_q, p.h, p.d) &&
+             tensor_finite(p.out, p.dtype, p.o_stride, p.b, p.s_q, p.h, p.d);
+    const int64_t n = static_cast<int64_t>(p.b) * p.h * p.s_q;
+    for (int64_t i = 0; finite && i < n; ++i) finite = p.lse[i] < kInf;  // -inf (no key) is fine; NaN, +inf not
+  }
+  if (!finite) return;  // NaN/Inf in, NaN/Inf out: that is the contract
+  if (op == Op::kBackward) {
+    fail(op, "the gradients overflow float32 for these finite inputs (intermediate products of softmaxScale, "
+             "q, k, v and dout beyond 3.4e38), or lse was not made by flashAttention from these q and k; "
+             "scale the inputs down");
+  }
+  fail(op, "the scaled scores softmaxScale * q.k (or their sums) overflow float32 for these finite inputs "
+           "(|score| beyond 3.4e38); lower softmaxScale, or scale q, k or v down");
 }
 
 void throw_oom(const char* op, const char* what, double bytes) {

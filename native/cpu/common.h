@@ -50,6 +50,27 @@ void mask_tile(float* s, int ld, int rows, int cols, int i0, int j0, const RowRa
 void mask_tile_transposed(float* st, int ld, int rows, int cols, int i0, int j0, const RowRanges& rr,
                           float fill);
 
+// True when x[0..n) holds no NaN and no infinity.
+inline bool row_finite(const float* x, int n) {
+  bool ok = true;
+  for (int j = 0; j < n; ++j) ok &= (x[j] - x[j]) == 0.f;  // inf - inf and NaN - NaN are NaN
+  return ok;
+}
+
+// True when x[0..n) holds a NaN.
+inline bool row_has_nan(const float* x, int n) {
+  bool nan = false;
+  for (int j = 0; j < n; ++j) nan |= x[j] != x[j];
+  return nan;
+}
+
+// Called when a result came out NaN or infinite (forward: any out or lse of a row that sees keys;
+// backward: a NaN gradient). NaN and Inf in the inputs propagate, so if some input holds one this
+// returns and the result stands. If every input is finite, float32 overflowed on the way (scores
+// softmaxScale * q.k beyond 3.4e38, or sums of them): throws std::invalid_argument saying so,
+// since valid finite input must never give NaN.
+void check_overflow(const AttnParams& p, Op op);
+
 // Converts std::bad_alloc from allocating `what` into a runtime_error that says so.
 [[noreturn]] void throw_oom(const char* op, const char* what, double bytes);
 

@@ -10,7 +10,9 @@
 // makes the softmax reductions lane-wise. Key tiles outside every row's window are never
 // visited, so causal and sliding-window attention cost what they should.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <limits>
 #include <new>
 #include <vector>
 
@@ -27,14 +29,14 @@ namespace {
 static_assert(kBlockQ % 8 == 0, "column operations run 8 queries at a time");
 
 struct FwdScratch {
-  std::vector<float> qt;     // (d, kBlockQ)        Q block transposed, times scale * log2(e)
+  std::vector<float> qt;     // (d, kBlockQ)        Q block transposed, times scale
   std::vector<float> k, v;   // (kBlockK, d)        K tile as float (16-bit dtypes), V tile as float
   std::vector<float> st;     // (kBlockK, kBlockQ)  S^T, then P^T
   std::vector<float> o;      // (kBlockQ, d)        un-normalized output
-  std::vector<float> m;      // (kBlockQ)           running max, log2 domain
+  std::vector<float> m;      // (kBlockQ)           running max of the scaled scores
   std::vector<float> m_new;  // (kBlockQ)
   std::vector<float> m_use;  // (kBlockQ)           m_new, or 0 where it is -inf
-  std::vector<float> l;      // (kBlockQ)           running sum of 2^(s - m)
+  std::vector<float> l;      // (kBlockQ)           running sum of exp(s - m)
   std::vector<float> rows;   // (kTransposeRows, d) for load_rows_transposed
 
   explicit FwdScratch(int d)
@@ -48,6 +50,7 @@ struct FwdArgs {
   const RowRanges& rr;
   TensorView q, k, v;
   MutTensorView out;
+  std::atomic<bool>* nonfinite;  // set when a row that sees keys came out NaN or infinite
 };
 
 template <int W>
@@ -69,9 +72,10 @@ FLASHATTN_CPU_INLINE void forward_tile(const FwdArgs& a, int b, int h, int i0, F
     return;
   }
 
-  // Scores come out in the log2 domain, so the softmax is exp2 (one multiply fewer per score).
+  // Q is scaled here and nothing else is folded in: backward.cpp forms the same products in the
+  // same order, so its recomputed scores are these, bit for bit (see tile_math.h).
   std::fill(w.qt.begin(), w.qt.end(), 0.f);
-  load_rows_transposed(a.q, b, i0, nq, h, d, w.qt.data(), kBlockQ, w.rows.data(), p.scale * kLog2e);
+  load_rows_transposed(a.q, b, i0, nq, h, d, w.qt.data(), kBlockQ, w.rows.data(), p.scale);
   std::fill(w.o.begin(), w.o.end(), 0.f);
   std::fill(w.m.begin(), w.m.end(), -kInf);
   std::fill(w.l.begin(), w.l.end(), 0.f);
@@ -88,29 +92,37 @@ FLASHATTN_CPU_INLINE void forward_tile(const FwdArgs& a, int b, int h, int i0, F
     gemm<W, false>(nk, nqp, d, kp, ldk, w.qt.data(), kBlockQ, w.st.data(), kBlockQ);  // S^T = K Q^T
     mask_tile_transposed(w.st.data(), kBlockQ, nq, nk, i0, j0, a.rr, -kInf);
 
-    // Online softmax, one column per query: m_new = max(m, max_j s), P = 2^(s - m_new),
-    // l = l * 2^(m - m_new) + sum_j P, O = O * 2^(m - m_new).
+    // Online softmax, one column per query: m_new = max(m, max_j s), P = exp(s - m_new),
+    // l = l * exp(m - m_new) + sum_j P, O = O * exp(m - m_new). A NaN score (NaN or Inf in q or k)
+    // makes P, l and O NaN from here on: it is never mistaken for a masked key.
     std::copy(w.m.begin(), w.m.end(), w.m_new.begin());
     col_max<W>(w.st.data(), nk, kBlockQ, nqp, w.m_new.data());
     for (int r = 0; r < nqp; ++r) w.m_use[r] = w.m_new[r] == -kInf ? 0.f : w.m_new[r];  // no (-inf) - (-inf)
     for (int r = 0; r < nqp; ++r) {
-      const float alpha = w.m[r] == -kInf ? 0.f : exp2_approx(w.m[r] - w.m_new[r]);
+      const float alpha = w.m[r] == -kInf ? 0.f : exp2_approx((w.m[r] - w.m_new[r]) * kLog2e);
       w.l[r] *= alpha;
       if (alpha != 1.f && r < nq) scale_row(&w.o[size_t(r) * d], d, alpha);
       w.m[r] = w.m_new[r];
     }
-    col_exp2_sum<W>(w.st.data(), nk, kBlockQ, nqp, w.m_use.data(), w.l.data());  // st = P^T
+    col_exp_sum<W>(w.st.data(), nk, kBlockQ, nqp, w.m_use.data(), w.l.data());  // st = P^T
     gemm_tn<W, true>(nq, d, nk, w.st.data(), kBlockQ, w.v.data(), d, w.o.data(), d);  // O += P V
   }
 
   for (int r = 0; r < nq; ++r) {
-    if (w.l[r] > 0.f) {
-      a.out.store_row(b, i0 + r, h, d, &w.o[size_t(r) * d], 1.f / w.l[r]);
-      lse[r] = static_cast<float>(static_cast<double>(w.m[r]) * kLn2 + std::log(static_cast<double>(w.l[r])));
-    } else {  // this row sees no key (others in its block do)
+    if (a.rr.empty(i0 + r)) {  // this row sees no key (others in its block do)
       a.out.store_zero_row(b, i0 + r, h, d);
       lse[r] = -kInf;
+      continue;
     }
+    // A row that sees keys has l >= 1 for finite scores (its max contributes exp(0) = 1). l = 0
+    // (every score -inf: infinite inputs) or NaN gives NaN, as softmax does in PyTorch.
+    float* o = &w.o[size_t(r) * d];
+    const float inv = 1.f / w.l[r];
+    scale_row(o, d, inv);
+    lse[r] = w.l[r] > 0.f ? static_cast<float>(static_cast<double>(w.m[r]) + std::log(static_cast<double>(w.l[r])))
+                          : std::numeric_limits<float>::quiet_NaN();
+    if (!row_finite(o, d) || !std::isfinite(lse[r])) a.nonfinite->store(true, std::memory_order_relaxed);
+    a.out.store_row(b, i0 + r, h, d, o);
   }
 }
 
@@ -146,8 +158,14 @@ void forward(const AttnParams& p, int threads) {
     scratch.reserve(static_cast<size_t>(workers));
     for (int w = 0; w < workers; ++w) scratch.emplace_back(p.d);
 
-    const FwdArgs args{p, ranges, view(p.q, p.dtype, p.q_stride), view(p.k, p.dtype, p.k_stride),
-                       view(p.v, p.dtype, p.v_stride), mut_view(p.out, p.dtype, p.o_stride)};
+    std::atomic<bool> nonfinite{false};
+    const FwdArgs args{p,
+                       ranges,
+                       view(p.q, p.dtype, p.q_stride),
+                       view(p.k, p.dtype, p.k_stride),
+                       view(p.v, p.dtype, p.v_stride),
+                       mut_view(p.out, p.dtype, p.o_stride),
+                       &nonfinite};
     const TileFn tile = pick_tile_fn();
     parallel_for(n_tasks, workers, [&](int64_t t, int worker) {
       // Later query blocks first: under a causal mask they see the most keys, so the atomic
@@ -156,6 +174,7 @@ void forward(const AttnParams& p, int threads) {
       const int64_t bh = t / q_blocks;
       tile(args, static_cast<int>(bh / p.h), static_cast<int>(bh % p.h), qb * kBlockQ, scratch[worker]);
     });
+    if (nonfinite.load()) check_overflow(p, Op::kForward);
   } catch (const std::bad_alloc&) {
     throw_oom("forward", "per-thread tiles", 4.0 * workers * (4.0 * kBlockQ * p.d + 2.0 * kBlockK * p.d));
   }

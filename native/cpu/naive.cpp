@@ -3,7 +3,9 @@
 // S = scale * Q K^T in memory, masks it, takes the row softmax P, then O = P V. Same semantics and
 // outputs as forward(), and the same vectorized matmul, so the two differ only in memory traffic.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <limits>
 #include <new>
 #include <vector>
 
@@ -33,7 +35,8 @@ struct NaiveScratch {
 };
 
 template <int W>
-FLASHATTN_CPU_INLINE void naive_head(const AttnParams& p, const RowRanges& rr, int b, int h, NaiveScratch& w) {
+FLASHATTN_CPU_INLINE void naive_head(const AttnParams& p, const RowRanges& rr, int b, int h, NaiveScratch& w,
+                                     std::atomic<bool>* nonfinite) {
   const int d = p.d, sq = p.s_q, sk = p.s_k;
   const int hk = h / p.group_size();
   const TensorView Q = view(p.q, p.dtype, p.q_stride);
@@ -43,44 +46,51 @@ FLASHATTN_CPU_INLINE void naive_head(const AttnParams& p, const RowRanges& rr, i
   float* lse = p.lse + (static_cast<int64_t>(b) * p.h + h) * sq;  // (s_q)
 
   if (sk > 0) {
-    const float qmul = p.scale * kLog2e;  // scores in the log2 domain, softmax by exp2
-    load_rows(Q, b, 0, sq, h, d, w.q.data(), d, qmul);
+    load_rows(Q, b, 0, sq, h, d, w.q.data(), d, p.scale);  // the scores of forward.cpp
     load_rows_transposed(K, b, 0, sk, hk, d, w.kt.data(), sk, w.rows.data());
     load_rows(V, b, 0, sk, hk, d, w.v.data(), d);
     gemm<W, false>(sq, sk, d, w.q.data(), d, w.kt.data(), sk, w.s.data(), sk);  // S = Q K^T
     mask_tile(w.s.data(), sk, sq, sk, 0, 0, rr, -kInf);
     for (int i = 0; i < sq; ++i) {  // P = softmax(S), row by row
       float* si = &w.s[static_cast<size_t>(i) * sk];
-      const float m = row_max<W>(si, sk);
-      if (m == -kInf) {  // the row sees no key
+      if (rr.empty(i)) {  // the row sees no key
         std::fill(si, si + sk, 0.f);
         w.lse[i] = -kInf;
         continue;
       }
-      const float l = exp2_row_sum<W>(si, sk, m);
+      // As in forward.cpp: l >= 1 for finite scores; l = 0 (all scores -inf) or NaN gives NaN.
+      const float m = row_max<W>(si, sk);
+      const float l = exp_row_sum<W>(si, sk, m == -kInf ? 0.f : m);
       scale_row(si, sk, 1.f / l);
-      w.lse[i] = static_cast<float>(static_cast<double>(m) * kLn2 + std::log(static_cast<double>(l)));
+      w.lse[i] = l > 0.f ? static_cast<float>(static_cast<double>(m) + std::log(static_cast<double>(l)))
+                         : std::numeric_limits<float>::quiet_NaN();
     }
     gemm<W, false>(sq, d, sk, w.s.data(), sk, w.v.data(), d, w.o.data(), d);  // O = P V
   } else {
     std::fill(w.o.begin(), w.o.end(), 0.f);
     std::fill(w.lse.begin(), w.lse.end(), -kInf);
   }
+  bool bad = false;
   for (int i = 0; i < sq; ++i) {
-    O.store_row(b, i, h, d, &w.o[static_cast<size_t>(i) * d]);
+    const float* o = &w.o[static_cast<size_t>(i) * d];
+    if (!rr.empty(i)) bad = bad || !row_finite(o, d) || !std::isfinite(w.lse[i]);
+    if (rr.empty(i)) O.store_zero_row(b, i, h, d);
+    else O.store_row(b, i, h, d, o);
     lse[i] = w.lse[i];
   }
+  if (bad) nonfinite->store(true, std::memory_order_relaxed);
 }
 
-using HeadFn = void (*)(const AttnParams&, const RowRanges&, int, int, NaiveScratch&);
+using HeadFn = void (*)(const AttnParams&, const RowRanges&, int, int, NaiveScratch&, std::atomic<bool>*);
 
-void naive_head_generic(const AttnParams& p, const RowRanges& rr, int b, int h, NaiveScratch& w) {
-  naive_head<4>(p, rr, b, h, w);
+void naive_head_generic(const AttnParams& p, const RowRanges& rr, int b, int h, NaiveScratch& w,
+                        std::atomic<bool>* nonfinite) {
+  naive_head<4>(p, rr, b, h, w, nonfinite);
 }
 #if FLASHATTN_CPU_HAVE_AVX2
 FLASHATTN_CPU_TARGET_AVX2 void naive_head_avx2(const AttnParams& p, const RowRanges& rr, int b, int h,
-                                               NaiveScratch& w) {
-  naive_head<8>(p, rr, b, h, w);
+                                               NaiveScratch& w, std::atomic<bool>* nonfinite) {
+  naive_head<8>(p, rr, b, h, w, nonfinite);
 }
 #endif
 
@@ -113,9 +123,11 @@ void naive_forward(const AttnParams& p, int threads) {
   try {
     const RowRanges ranges(p);
     const HeadFn head = pick_head_fn();
+    std::atomic<bool> nonfinite{false};
     parallel_for(n_tasks, workers, [&](int64_t t, int worker) {
-      head(p, ranges, static_cast<int>(t / p.h), static_cast<int>(t % p.h), scratch[worker]);
+      head(p, ranges, static_cast<int>(t / p.h), static_cast<int>(t % p.h), scratch[worker], &nonfinite);
     });
+    if (nonfinite.load()) check_overflow(p, Op::kNaiveForward);
   } catch (const std::bad_alloc&) {
     throw_oom("naive_forward", "row ranges", 8.0 * p.s_q);
   }

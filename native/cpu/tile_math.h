@@ -48,7 +48,6 @@ namespace flashattn::cpu {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr double kLn2 = 0.6931471805599453;
 
 // ---- vector types ------------------------------------------------------------------------------
 
@@ -266,7 +265,8 @@ FLASHATTN_CPU_INLINE void gemm_tn(int M, int N, int K, const float* A, ptrdiff_t
 // expf does not without -ffast-math. x = n + f with n = round(x), f in [-0.5, 0.5]; 2^f by its
 // degree-7 Taylor series in f*ln2 (truncation < 2e-8 relative, so within ~2 ulp of 2^x); 2^n built
 // in the exponent bits. Anything below -126.5, -inf (a masked score) included, gives exactly 0
-// (n = -127 makes the scale's bits 0); x is clamped at 127 above. NaN in, NaN out.
+// (n = -127 makes the scale's bits 0); x is clamped at 128 above, so +inf (and anything from 127.5
+// up) gives +inf (n = 128 makes the scale's bits those of +inf). NaN in, NaN out.
 
 constexpr float kExp2Magic = 12582912.f;  // 1.5 * 2^23: x + magic rounds x to an integer in the low bits
 constexpr float kExp2C7 = 1.525273380405984e-05f, kExp2C6 = 1.5403530393381608e-04f,
@@ -276,7 +276,7 @@ constexpr float kExp2C7 = 1.525273380405984e-05f, kExp2C6 = 1.5403530393381608e-
 
 FLASHATTN_CPU_INLINE float exp2_approx(float x) {
   x = x < -127.f ? -127.f : x;
-  x = x > 127.f ? 127.f : x;
+  x = x > 128.f ? 128.f : x;
   const float t = x + kExp2Magic;
   const float f = x - (t - kExp2Magic);
   uint32_t tb;
@@ -300,7 +300,7 @@ template <int W>
 FLASHATTN_CPU_INLINE typename Vec<W>::f vexp2(const typename Vec<W>::f& x0) {
   using F = typename Vec<W>::f;
   using I = typename Vec<W>::i;
-  const F lo = vsplat<W>(-127.f), hi = vsplat<W>(127.f), magic = vsplat<W>(kExp2Magic);
+  const F lo = vsplat<W>(-127.f), hi = vsplat<W>(128.f), magic = vsplat<W>(kExp2Magic);
   F x = vselect<W>(x0 < lo, lo, x0);
   x = vselect<W>(x > hi, hi, x);
   const F t = x + magic;
@@ -332,36 +332,41 @@ FLASHATTN_CPU_INLINE float row_max(const float* x, int n) {
   return m;
 }
 
-// x[j] = 2^(x[j] - sub) for j < n; returns the sum of the new values. `sub` must be finite.
+// Scores are in the natural-log domain everywhere (q pre-scaled by the softmax scale, nothing
+// else folded in), so that the forward's row max m and LSE = m + ln(l) are made of the very scores
+// the backward recomputes: where a row is one-hot (large inputs), LSE == m exactly and the
+// backward's exp(s - LSE) is exactly 1. exp(z) is 2^(z * log2 e) with z = s - m (or s - LSE)
+// formed first, while it is small, so the change of base costs no precision.
+
+// x[j] = exp(x[j] - sub) for j < n; returns the sum of the new values. `sub` finite.
 template <int W>
-FLASHATTN_CPU_INLINE float exp2_row_sum(float* x, int n, float sub) {
+FLASHATTN_CPU_INLINE float exp_row_sum(float* x, int n, float sub) {
   using F = typename Vec<W>::f;
-  const F s = vsplat<W>(sub);
+  const F s = vsplat<W>(sub), c = vsplat<W>(kLog2e);
   F lanes = vsplat<W>(0.f);
   int j = 0;
   for (; j + W <= n; j += W) {
-    const F e = vexp2<W>(vload<W>(x + j) - s);
+    const F e = vexp2<W>((vload<W>(x + j) - s) * c);
     vstore<W>(x + j, e);
     lanes += e;
   }
   float sum = 0.f;
   for (int k = 0; k < W; ++k) sum += lanes[k];
   for (; j < n; ++j) {
-    x[j] = exp2_approx(x[j] - sub);
+    x[j] = exp2_approx((x[j] - sub) * kLog2e);
     sum += x[j];
   }
   return sum;
 }
 
-// x[j] = exp(x[j] * scale - lse) for j < n, as 2^((x * scale - lse) * log2 e): the difference is
-// formed first, while it is small, so the conversion to base 2 costs no precision. lse finite.
+// x[j] = exp(x[j] - lse) for j < n (x already scaled).
 template <int W>
-FLASHATTN_CPU_INLINE void exp_row_minus_lse(float* x, int n, float scale, float lse) {
+FLASHATTN_CPU_INLINE void exp_row_minus_lse(float* x, int n, float lse) {
   using F = typename Vec<W>::f;
-  const F sc = vsplat<W>(scale), l = vsplat<W>(lse), c = vsplat<W>(kLog2e);
+  const F l = vsplat<W>(lse), c = vsplat<W>(kLog2e);
   int j = 0;
-  for (; j + W <= n; j += W) vstore<W>(x + j, vexp2<W>((vload<W>(x + j) * sc - l) * c));
-  for (; j < n; ++j) x[j] = exp2_approx((x[j] * scale - lse) * kLog2e);
+  for (; j + W <= n; j += W) vstore<W>(x + j, vexp2<W>((vload<W>(x + j) - l) * c));
+  for (; j < n; ++j) x[j] = exp2_approx((x[j] - lse) * kLog2e);
 }
 
 // ---- column operations -------------------------------------------------------------------------
@@ -381,15 +386,16 @@ FLASHATTN_CPU_INLINE void col_max(const float* s, int rows, ptrdiff_t ld, int n,
   }
 }
 
-// s[j][r] = 2^(s[j][r] - sub[r]) and sum[r] += s[j][r], for r < n. sub finite.
+// s[j][r] = exp(s[j][r] - sub[r]) and sum[r] += s[j][r], for r < n. sub finite.
 template <int W>
-FLASHATTN_CPU_INLINE void col_exp2_sum(float* s, int rows, ptrdiff_t ld, int n, const float* sub, float* sum) {
+FLASHATTN_CPU_INLINE void col_exp_sum(float* s, int rows, ptrdiff_t ld, int n, const float* sub, float* sum) {
   using F = typename Vec<W>::f;
+  const F c = vsplat<W>(kLog2e);
   for (int r = 0; r < n; r += W) {
     const F sb = vload<W>(sub + r);
     F acc = vload<W>(sum + r);
     for (int j = 0; j < rows; ++j) {
-      const F e = vexp2<W>(vload<W>(s + j * ld + r) - sb);
+      const F e = vexp2<W>((vload<W>(s + j * ld + r) - sb) * c);
       vstore<W>(s + j * ld + r, e);
       acc += e;
     }
@@ -397,16 +403,15 @@ FLASHATTN_CPU_INLINE void col_exp2_sum(float* s, int rows, ptrdiff_t ld, int n, 
   }
 }
 
-// s[j][r] = exp(s[j][r] * scale - lse[r]) for r < n (see exp_row_minus_lse). lse[r] = +inf gives
-// P = 0 down column r: that is how a query that sees no key is passed in (no inf - inf).
+// s[j][r] = exp(s[j][r] - lse[r]) for r < n (s already scaled). lse[r] = +inf gives P = 0 down
+// column r: that is how a query that sees no key is passed in (no inf - inf).
 template <int W>
-FLASHATTN_CPU_INLINE void col_exp_minus_lse(float* s, int rows, ptrdiff_t ld, int n, float scale,
-                                            const float* lse) {
+FLASHATTN_CPU_INLINE void col_exp_minus_lse(float* s, int rows, ptrdiff_t ld, int n, const float* lse) {
   using F = typename Vec<W>::f;
-  const F sc = vsplat<W>(scale), c = vsplat<W>(kLog2e);
+  const F c = vsplat<W>(kLog2e);
   for (int r = 0; r < n; r += W) {
     const F l = vload<W>(lse + r);
-    for (int j = 0; j < rows; ++j) vstore<W>(s + j * ld + r, vexp2<W>((vload<W>(s + j * ld + r) * sc - l) * c));
+    for (int j = 0; j < rows; ++j) vstore<W>(s + j * ld + r, vexp2<W>((vload<W>(s + j * ld + r) - l) * c));
   }
 }
 

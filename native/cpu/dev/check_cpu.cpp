@@ -24,6 +24,8 @@
 //       dtype) + 1 ulp of max |ref| (the flash-attn rule).
 //     Outputs are poisoned with NaN first; padding of strided outputs must stay untouched; no NaN;
 //     rows that see no key give out = 0, lse = -inf, dq = 0; keys that no row sees give dk = dv = 0.
+//   - backward accuracy at input magnitudes 1 to 1e4 (float32: <= 1e-4 from 1e3 up; float16: no
+//     NaN, Inf only where the float64 gradient overflows float16); prints one line per case.
 //   - forward and backward are bit-identical for 1, 2 and 3 threads.
 //   - all of the above on the SIMD path the CPU picks (avx2+fma here) and on the portable one.
 //   - unsupported requests throw std::invalid_argument.
@@ -270,8 +272,10 @@ static bool sees(const Cfg& c, int i, int j) {
   return true;
 }
 
+// `acc` rounds every partial sum (identity: sums in double; float32: a naive float32 attention
+// whose matmuls accumulate in float32).
 static RefOut reference(const Cfg& c, float scale, const Tensor& q, const Tensor& k, const Tensor& v,
-                        const Tensor& dout, const Round& rnd) {
+                        const Tensor& dout, const Round& rnd, const Round& acc = [](double x) { return x; }) {
   RefOut r;
   const int g = c.h / c.hk;
   r.out.assign(size_t(c.b) * c.sq * c.h * c.d, 0.0);
@@ -289,7 +293,7 @@ static RefOut reference(const Cfg& c, float scale, const Tensor& q, const Tensor
         for (int j = 0; j < c.sk; ++j) {
           if (!sees(c, i, j)) { P[j] = -INFINITY; continue; }
           double s = 0;
-          for (int e = 0; e < c.d; ++e) s += q.get(b, i, h, e) * k.get(b, j, hk, e);
+          for (int e = 0; e < c.d; ++e) s = acc(s + q.get(b, i, h, e) * k.get(b, j, hk, e));
           P[j] = rnd(rnd(s) * scale);
           m = std::max(m, P[j]);
         }
@@ -309,18 +313,20 @@ static RefOut reference(const Cfg& c, float scale, const Tensor& q, const Tensor
           dP[j] = 0;
           if (P[j] == 0) continue;
           double s = 0;
-          for (int e = 0; e < c.d; ++e) s += dout.get(b, i, h, e) * v.get(b, j, hk, e);
+          for (int e = 0; e < c.d; ++e) s = acc(s + dout.get(b, i, h, e) * v.get(b, j, hk, e));
           dP[j] = rnd(s);
-          D += P[j] * dP[j];
+          D = acc(D + P[j] * dP[j]);
         }
         double* dqrow = &r.dq[((size_t(b) * c.sq + i) * c.h + h) * c.d];
         for (int j = 0; j < c.sk; ++j) {
           if (P[j] == 0) continue;
           const double dS = rnd(P[j] * (dP[j] - D));
           for (int e = 0; e < c.d; ++e) {
-            dqrow[e] += dS * k.get(b, j, hk, e);
-            r.dk[((size_t(b) * c.sk + j) * c.hk + hk) * c.d + e] += dS * q.get(b, i, h, e);
-            r.dv[((size_t(b) * c.sk + j) * c.hk + hk) * c.d + e] += P[j] * dout.get(b, i, h, e);
+            dqrow[e] = acc(dqrow[e] + dS * k.get(b, j, hk, e));
+            double& dk = r.dk[((size_t(b) * c.sk + j) * c.hk + hk) * c.d + e];
+            double& dv = r.dv[((size_t(b) * c.sk + j) * c.hk + hk) * c.d + e];
+            dk = acc(dk + dS * q.get(b, i, h, e));
+            dv = acc(dv + P[j] * dout.get(b, i, h, e));
           }
         }
         for (int e = 0; e < c.d; ++e) dqrow[e] *= scale;
@@ -495,6 +501,62 @@ static void run_case(const Cfg& c, std::mt19937_64& rng) {
   }
 }
 
+// Backward accuracy at large input magnitudes (q, k, v, dout ~ N(0, M^2)): the backward's
+// recomputed scores must be the forward's, bit for bit, or exp(s - lse) drifts from 1 by
+// |s| * 2^-24 (at M = 1e3, scores ~1e6). float32: rel err <= 1e-4 (dq, dk over max |dv| as
+// above), or, where a row's two best scores nearly tie (then the float32 rounding of the scores
+// themselves matters, in any float32 attention), within 2x of the same attention done naively in
+// float32; float16 at M up to 1e4: no NaN, and no Inf where the float64 result fits in float16.
+static void check_magnitudes(std::mt19937_64& rng) {
+  std::printf("[magnitudes]\n");
+  for (DType dt : {DType::kFloat32, DType::kFloat16})
+    for (double M : {1.0, 1e2, 1e3, 1e4})
+      for (int wr : {-1, 0}) {
+        const Cfg c{1, 96, 83, 2, 1, 64, -1, wr, dt};
+        const float scale = 1.f / std::sqrt(static_cast<float>(c.d));
+        Tensor q(c.b, c.sq, c.h, c.d, c.dt, false), k(c.b, c.sk, c.hk, c.d, c.dt, false), v = k, dout = q;
+        q.randn(rng, M); k.randn(rng, M); v.randn(rng, M); dout.randn(rng, M);
+        Tensor out = q, dq = q, dk = k, dv = k;
+        out.poison(); dq.poison(); dk.poison(); dv.poison();
+        std::vector<float> lse(size_t(c.b) * c.h * c.sq, std::nanf(""));
+        AttnParams p = make_params(c, scale, q, k, v, out, lse, dout, dq, dk, dv);
+        cpu::forward(p, 2);
+        cpu::backward(p, 2);
+        const RefOut ref = reference(c, scale, q, k, v, dout, [](double x) { return x; });
+        const RefOut naive = reference(c, scale, q, k, v, dout, round_to(DType::kFloat32), round_to(DType::kFloat32));
+        double dv_max = 0;
+        for (double x : ref.dv) dv_max = std::max(dv_max, std::fabs(x));
+        double worst = 0, worst_naive = 0;
+        int64_t nonfinite = 0;
+        const std::pair<const Tensor*, const std::vector<double>*> ts[] = {{&out, &ref.out}, {&dq, &ref.dq}, {&dk, &ref.dk}, {&dv, &ref.dv}};
+        const std::vector<double>* naives[] = {&naive.out, &naive.dq, &naive.dk, &naive.dv};
+        char line[160];
+        int n = std::snprintf(line, sizeof line, "  %-8s M=%-6g %-7s", dtype_name(dt), M, wr == 0 ? "causal" : "full");
+        const char* names[] = {"out", "dq", "dk", "dv"};
+        for (int t = 0; t < 4; ++t) {
+          const Tensor& g = *ts[t].first;
+          const std::vector<double>& r = *ts[t].second;
+          Err e = compare(g, r);
+          double denom = std::max(e.max_ref, (t == 1 || t == 2) ? dv_max : 0.0);
+          size_t idx = 0;
+          for (int bi = 0; bi < g.b; ++bi) for (int si = 0; si < g.s; ++si) for (int hi = 0; hi < g.heads; ++hi)
+            for (int e2 = 0; e2 < g.d; ++e2, ++idx)
+              if (!std::isfinite(g.get(bi, si, hi, e2)) && (dt == DType::kFloat32 || std::fabs(r[idx]) < 65504.0)) ++nonfinite;
+          const double rel = denom > 0 ? e.max_err / denom : e.max_err;
+          double base = 0;
+          for (size_t i = 0; i < r.size(); ++i) base = std::max(base, std::fabs((*naives[t])[i] - r[i]));
+          const double ratio = e.max_err / (2 * base + ulp_of(DType::kFloat32, denom));
+          if (t > 0) worst = std::max(worst, rel), worst_naive = std::max(worst_naive, ratio);
+          n += std::snprintf(line + n, sizeof line - n, " %s %.2e", names[t], rel);
+        }
+        std::printf("%s  (err / 2x naive-float32 err: %.2f)\n", line, worst_naive);
+        CHECK(nonfinite == 0, "M=%g %s: %lld NaN/Inf where the result fits the dtype", M, dtype_name(dt), (long long)nonfinite);
+        if (dt == DType::kFloat32 && M >= 1e3)
+          CHECK(worst <= 1e-4 || worst_naive <= 1, "M=%g float32 backward rel err %.3g > 1e-4, and %.2f x 2x naive", M,
+                worst, worst_naive);
+      }
+}
+
 static void check_errors() {
   std::printf("[errors]\n");
   Cfg c{1, 4, 4, 2, 1, 8, -1, -1, DType::kFloat32};
@@ -613,6 +675,7 @@ int main(int argc, char** argv) {
   check_half();
   check_exp2();
   check_errors();
+  check_magnitudes(rng);
 
   std::printf("[attention]\n");
   const DType F32 = DType::kFloat32, F16 = DType::kFloat16, B16 = DType::kBFloat16;
