@@ -294,7 +294,12 @@ class LayoutViews {
    * unchanged, for validation to name). */
   in(t: AnyTensor): AnyTensor {
     if (!this.#bhsd) return t;
-    const shape = shapeOf(t);
+    let shape: readonly number[] | undefined;
+    try {
+      shape = shapeOf(t);
+    } catch {
+      return t; // a hostile object: validation names it
+    }
     if (shape?.length !== 4 || (t instanceof DeviceTensor && t.disposed)) return t;
     const p = toBshd(t);
     if (p.made) this.#made.push(p.made);
@@ -342,7 +347,7 @@ function otherLayoutHint(layout: Layout, shapes: (readonly number[] | undefined)
   } catch {
     return '';
   }
-  if (!plain.every((x) => x.length === 4 && x.every((n) => typeof n === 'number'))) return '';
+  if (!plain.every((x) => x.length === 4 && x.every((n) => typeof n === 'number' && Number.isSafeInteger(n)))) return '';
   const [q, k, v] = plain;
   // The user's shapes read in the other layout, as the kernels' [b, s, h, d].
   const swap = (x: readonly number[]) => (layout === 'bshd' ? [x[0], x[2], x[1], x[3]] : [...x]);
@@ -355,13 +360,20 @@ function otherLayoutHint(layout: Layout, shapes: (readonly number[] | undefined)
   return `. These shapes fit layout '${other}' ${order}: pass layout: '${other}'`;
 }
 
-/** Normalizes a request, adding a layout hint to a shape error that the other layout would fix. */
-function normalized<T>(layout: Layout, shapes: (readonly number[] | undefined)[], f: () => T): T {
+/** Normalizes a request, adding a layout hint to a shape error that the other layout would fix.
+ * The user's tensors are looked at only after validation has refused them, and only as far as it
+ * is safe (a throwing Proxy or odd dims just mean no hint). */
+function normalized<T>(layout: Layout, tensors: unknown[], f: () => T): T {
   try {
     return f();
   } catch (e) {
     if (e instanceof FlashAttentionError && e.code === 'E_SHAPE') {
-      const hint = otherLayoutHint(layout, shapes);
+      let hint = '';
+      try {
+        hint = otherLayoutHint(layout, tensors.map(shapeOf));
+      } catch {
+        hint = '';
+      }
       if (hint) throw new FlashAttentionError('E_SHAPE', e.message + hint, { cause: e });
     }
     throw e;
@@ -444,7 +456,7 @@ export async function flashAttention(
   const lay = new LayoutViews(core.layout);
   try {
     const [kq, kk, kv] = [lay.in(q), lay.in(k), lay.in(v)];
-    const req = normalized(core.layout, [q, k, v].map(shapeOf), () => normalizeForward(kq, kk, kv, core.rest));
+    const req = normalized(core.layout, [q, k, v], () => normalizeForward(kq, kk, kv, core.rest));
     const p = plan(req);
     const stream = streamFor(fn, core.stream, p);
     const { batch, seqlenQ, headsQ, headDim } = req.dims;
@@ -520,7 +532,7 @@ export async function flashAttentionBackward(
   const lay = new LayoutViews(core.layout);
   try {
     const ins = [lay.in(dout), lay.in(q), lay.in(k), lay.in(v), lay.in(out), lse];
-    const req = normalized(core.layout, [q, k, v].map(shapeOf), () =>
+    const req = normalized(core.layout, [q, k, v], () =>
       normalizeBackward(ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], core.rest),
     );
     const p = plan(req);

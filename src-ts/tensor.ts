@@ -80,6 +80,7 @@ export function tensor(data: Float32Array, shape: readonly number[], dtype?: 'fl
 export function tensor(data: Float16ArrayLike, shape: readonly number[], dtype?: 'float16'): HostTensor<'float16'>;
 export function tensor<D extends Float16DType>(data: Uint16Array, shape: readonly number[], dtype: D): HostTensor<D>;
 export function tensor(data: Uint8Array, shape: readonly number[], dtype: 'float8_e4m3'): HostTensor<'float8_e4m3'>;
+export function tensor(data: Int32Array, shape: readonly number[], dtype?: 'int32'): HostTensor<'int32'>;
 /** With a dtype only known at run time: the data must be that dtype's array. */
 export function tensor<D extends DType>(data: ArrayFor<D>, shape: readonly number[], dtype: D): HostTensor<D>;
 export function tensor(data: TensorData, shape: readonly number[], dtype?: DType): HostTensor {

@@ -17,12 +17,17 @@ describe('cuda/generated/', () => {
   });
 
   it('covers every head dim the plan dispatches to', () => {
+    const report = binding().probe();
+    const hasSm90 = report.build === 'cuda' && report.compiledArchs.includes('sm_90a');
     for (const f of TABLE) {
+      if (f.path === 'sm90' && !hasSm90) continue; // the plan can pick sm90 only in such a build
       for (const d of [8, 40, 72, 104, 136, 200, 256]) {
         const p = binding().planFor({
-          capability: [8, 0], archs: '80', op: f.pass === 'fwd' ? 'forward' : 'backward', device: 0, dtype: 'bfloat16',
+          capability: f.path === 'sm90' ? [9, 0] : [8, 0], archs: f.path === 'sm90' ? '80;90a' : '80',
+          forcePath: f.path, op: f.pass === 'fwd' ? 'forward' : 'backward', device: 0, dtype: 'bfloat16',
           headDim: d, seqlenQ: 64, seqlenK: 64, headsQ: 2, headsKV: 2, windowLeft: -1, windowRight: -1,
         });
+        expect(p.path).toBe(f.path);
         expect(f.headDims).toContain(p.kernelHeadDim);
       }
     }

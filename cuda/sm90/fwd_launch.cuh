@@ -63,13 +63,8 @@ void launch_fwd(const AttnParams& p, cudaStream_t stream) {
   }
 }
 
-// Defined once each in fwd_hdim{D}_{bf16,fp16}.cu.
-#define FLASHATTN_SM90_FWD_EXTERN(D)                                                   \
-  extern template void launch_fwd<sm80::Fp16, D>(const AttnParams&, cudaStream_t); \
-  extern template void launch_fwd<sm80::Bf16, D>(const AttnParams&, cudaStream_t);
-FLASHATTN_SM90_FWD_EXTERN(64)
-FLASHATTN_SM90_FWD_EXTERN(128)
-FLASHATTN_SM90_FWD_EXTERN(256)
-#undef FLASHATTN_SM90_FWD_EXTERN
 
 }  // namespace flashattn::sm90
+
+// Each instantiation is compiled once (for sm_90a), in its own file under cuda/generated/.
+#include "generated/sm90_fwd_instances.h"
