@@ -234,10 +234,10 @@ std::vector<std::string> device_paths(const DeviceFacts& dev, const std::vector<
         q.scale = 1.f;
         set_contiguous_strides(q);
         const Plan plan = make_plan(op, q, dev, compiled, Force::kAuto);
+        // The sm90 forward is opt-in, so the default plan never names it: ask for it by name.
+        if (make_plan(op, q, dev, compiled, Force::kSm90).ok()) has[static_cast<int>(KernelPath::kSm90)] = true;
         if (plan.ok()) {
           has[static_cast<int>(plan.path)] = true;
-          // The sm80 kernels also serve what sm90 does not cover.
-          if (plan.path == KernelPath::kSm90) has[1] = has[1] || make_plan(op, q, dev, compiled, Force::kSm80).ok();
         } else if (first_reason.empty() && dt != DType::kFloat8E4M3) {
           first_reason = plan.reason;
         }
