@@ -197,10 +197,9 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
   if (force == Force::kSm90) {
     if (!sm90_ok) return none("FLASHATTN_KERNEL_PATH=sm90 forces the sm90 path, but " + sm90_why);
   }
-  // The sm90 forward is opt-in (FLASHATTN_KERNEL_PATH=sm90) until it propagates NaN/Inf and rounds
-  // its LSE the way the sm80 forward and the backward do: measured on the H200, its LSE made the
-  // backward's recomputed P drift at input magnitude 100 (bf16 dq/dk off by orders of magnitude),
-  // and a NaN row came back as an empty one. See docs/perf-notes.md, "Forward (sm90)".
+  // The sm90 forward is opt-in (FLASHATTN_KERNEL_PATH=sm90) until it propagates NaN/Inf as the
+  // sm80 forward does: measured on the H200, a NaN row came back from it as an empty one (out 0,
+  // LSE -inf). See docs/perf-notes.md, "Forward (sm90)".
   const bool sm90 = sm90_ok && force == Force::kSm90;
   if (sm90) {
     Plan plan;
