@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # bwd_build.sh — builds the backward dev harness into .devbin/bwd_check (git-ignored).
 # Usage: cuda/dev/bwd_build.sh [arch, default 90a] [jobs, default nproc]
+#        cuda/dev/bwd_build.sh --mag [arch]   only the magnitude harness .devbin/bwd_mag (one file)
 # Compiles each file in parallel; per-file compile times go to .devbin/bwd_times.txt and the
 # ptxas register/spill report of every backward kernel to .devbin/bwd_ptxas.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [[ ${1:-} == --mag ]]; then
+  mkdir -p .devbin
+  nvcc -std=c++17 -O3 --expt-relaxed-constexpr -lineinfo "-gencode=arch=compute_${2:-90a},code=sm_${2:-90a}" -I. -Icuda \
+    cuda/dev/bwd_mag.cu -o .devbin/bwd_mag
+  echo "built .devbin/bwd_mag (${2:-90a})"
+  exit 0
+fi
 arch=${1:-90a}
 jobs=${2:-$(nproc)}
 out=.devbin/bwd-obj-$arch
