@@ -80,10 +80,13 @@ struct AttnParams {
   // Backward output must not depend on scheduling: bit-identical gradients run to run.
   bool deterministic = false;
 
-  // ---- fp8 (Hopper forward only): per-(b, h_k) descale factors, may be null meaning 1 ------
-  const float* q_descale = nullptr;  // (b, h_k)
-  const float* k_descale = nullptr;  // (b, h_k)
-  const float* v_descale = nullptr;  // (b, h_k)
+  // ---- fp8 forward (float8_e4m3 q, k, v): descale factors, each may be null meaning 1 -------
+  // Scores are q_descale[b, h] * k_descale[b, h_k] * scale * (q . k); out is v_descale[b, h_k] * (P . v).
+  const float* q_descale = nullptr;  // (b, h)    float32, contiguous
+  const float* k_descale = nullptr;  // (b, h_k)  float32, contiguous
+  const float* v_descale = nullptr;  // (b, h_k)  float32, contiguous
+  // dtype of out: dtype, except kBFloat16 (default) or kFloat16 for float8_e4m3 inputs.
+  DType out_dtype = DType::kBFloat16;
 
   // ---- sizes ------------------------------------------------------------------------------
   int b = 0, s_q = 0, s_k = 0, h = 0, h_k = 0, d = 0;

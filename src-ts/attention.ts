@@ -22,6 +22,7 @@ import {
   type AnyTensor,
   type AttentionOptions,
   type BackwardOptions,
+  type Fp8Options,
   type NormalizedRequest,
   normalizeBackward,
   normalizeForward,
@@ -45,8 +46,8 @@ export interface ExecutionOptions {
 }
 
 /** flashAttention()'s options: AttentionOptions, a Stream, and outputs to write in place. */
-export interface ForwardCallOptions extends AttentionOptions, ExecutionOptions {
-  /** Written in place: [batch, seqlenQ, headsQ, headDim], q's dtype (bf16 for fp8), q's kind and device. */
+export interface ForwardCallOptions extends AttentionOptions, Fp8Options, ExecutionOptions {
+  /** Written in place: [batch, seqlenQ, headsQ, headDim], q's dtype (outDtype for fp8), q's kind and device. */
   out?: AnyTensor;
   /** Written in place: float32 [batch, headsQ, seqlenQ]. */
   lse?: AnyTensor;
@@ -105,11 +106,8 @@ export function selectKernel(req: NormalizedRequest): NativeSelection {
 function makePlan(req: NormalizedRequest): Plan {
   const fn = req.op === 'forward' ? 'flashAttention' : 'flashAttentionBackward';
   const cpu = (why: string): Plan => {
-    if (req.dtype === 'float8_e4m3') {
-      throw new FlashAttentionError(
-        'E_UNSUPPORTED',
-        `${fn}: float8_e4m3 runs only on Hopper GPUs (CUDA forward); the CPU backend takes float32, float16 and bfloat16. ${why}`,
-      );
+    if (req.dtype === 'float8_e4m3' && req.op === 'backward') {
+      throw new FlashAttentionError('E_UNSUPPORTED', `${fn}: float8_e4m3 has no backward pass. ${why}`);
     }
     return { backend: 'cpu', device: 0, selection: CPU_SELECTION, why };
   };
@@ -403,6 +401,16 @@ function common(req: NormalizedRequest, p: Plan, stream: NativeStream | undefine
   return c;
 }
 
+/** The fp8 descale tensors of a forward request, by native request field. */
+function fp8Descales(req: NormalizedRequest): ['qDescale' | 'kDescale' | 'vDescale', AnyTensor][] {
+  const out: ['qDescale' | 'kDescale' | 'vDescale', AnyTensor][] = [];
+  for (const role of ['q', 'k', 'v'] as const) {
+    const d = req.descale[role];
+    if (d) out.push([`${role}Descale`, d.value as AnyTensor]);
+  }
+  return out;
+}
+
 /** Runs one native call with every DeviceTensor in `tensors` kept alive until it settles. */
 async function run<R>(fn: string, tensors: AnyTensor[], call: (args: NativeTensorArg[]) => Promise<R>): Promise<R> {
   const acquired: DeviceTensor[] = [];
@@ -460,17 +468,21 @@ export async function flashAttention(
     const p = plan(req);
     const stream = streamFor(fn, core.stream, p);
     const { batch, seqlenQ, headsQ, headDim } = req.dims;
-    const outDtype: DType = req.dtype === 'float8_e4m3' ? 'bfloat16' : req.dtype;
+    const outDtype: DType = req.outDtype;
     const userOut = hostOutput(req, core.outputs.out, lay.userShape([batch, seqlenQ, headsQ, headDim]), outDtype);
     const givenLse = hostOutput(req, core.outputs.lse, [batch, headsQ, seqlenQ], 'float32');
     const givenOut = userOut && lay.in(userOut);
     const tensors = [kq, kk, kv];
     if (givenOut) tensors.push(givenOut);
     if (givenLse) tensors.push(givenLse);
+    const descales = fp8Descales(req); // fp8: [role, tensor] for each descale given
+    for (const [, t] of descales) tensors.push(t);
     const res = await run(fn, tensors, ([aq, ak, av, ...rest]) => {
       const request: NativeForwardRequest = { ...common(req, p, stream), q: aq, k: ak, v: av, naive: false };
       if (givenOut) request.out = rest.shift();
       if (givenLse) request.lse = rest.shift();
+      if (req.dtype === 'float8_e4m3') request.outDtype = outDtype as NativeDType;
+      for (const [role] of descales) request[role] = rest.shift();
       return native().forward(request);
     });
     const out = userOut ?? lay.out(wrapOutput(fn, undefined, res.out, [batch, seqlenQ, headsQ, headDim], outDtype));

@@ -89,6 +89,12 @@ export interface NativeForwardRequest extends NativeCommon {
   lse?: NativeTensorArg;
   /** Materialize the full score matrix instead (the benchmark's "standard attention"). */
   naive: boolean;
+  /** float8_e4m3 only: float32 descale factors, q [batch, headsQ], k and v [batch, headsKV]
+   * (absent means 1), and the dtype of out ('bfloat16' when absent, or 'float16'). */
+  qDescale?: NativeTensorArg;
+  kDescale?: NativeTensorArg;
+  vDescale?: NativeTensorArg;
+  outDtype?: NativeDType;
 }
 
 /** Backward request; dq/dk/dv are optional like the forward's outputs. @internal */

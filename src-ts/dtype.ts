@@ -1,4 +1,4 @@
-// dtype.ts — dtype names, their host typed arrays, and float16 / bfloat16 conversions.
+// dtype.ts — dtype names, their host typed arrays, and float16 / bfloat16 / float8_e4m3 conversions.
 //
 // 16-bit host data are Uint16Arrays of raw bits (Node 20 has no Float16Array). The conversions
 // here are plain TypeScript on bit patterns: round to nearest, ties to even; NaN stays NaN, ±Inf
@@ -270,12 +270,8 @@ export function toFloat32(data: HostArray, dtype: DType): Float32Array {
       return fromFloat16(data as Uint16Array);
     case 'bfloat16':
       return fromBfloat16(data as Uint16Array);
-    case 'float8_e4m3': {
-      const src = data as Uint8Array;
-      const out = new Float32Array(src.length);
-      for (let i = 0; i < src.length; i++) out[i] = float8E4M3Value(src[i]);
-      return out;
-    }
+    case 'float8_e4m3':
+      return fromFloat8E4M3(data as Uint8Array);
   }
   throw new FlashAttentionError('E_DTYPE', `unknown dtype ${describeValue(dtype)}`);
 }
@@ -289,56 +285,86 @@ export function fromFloat32(values: Float32Array | ArrayLike<number>, dtype: DTy
       return toFloat16(values);
     case 'bfloat16':
       return toBfloat16(values);
-    case 'float8_e4m3': {
-      const out = new Uint8Array(values.length);
-      for (let i = 0; i < values.length; i++) out[i] = float8E4M3Bits(values[i]);
-      return out;
-    }
+    case 'float8_e4m3':
+      return toFloat8E4M3(values);
   }
   throw new FlashAttentionError('E_DTYPE', `unknown dtype ${describeValue(dtype)}`);
 }
 
-// ---- float8_e4m3 (OCP "E4M3FN": no Inf; max 448; S.1111.111 is NaN) ------------------------
+// ---- float8_e4m3 (OCP "E4M3FN": bias 7, no Inf, max ±448, S.1111.111 is NaN) -----------------
+
+/** float32 bit pattern -> float8_e4m3 bits, round to nearest even, saturating to ±448 like
+ * cvt.rn.satfinite (±Inf too); NaN stays NaN (S.1111.111), -0 stays -0. @internal */
+export function f32BitsToE4M3(x: number): number {
+  const sign = (x >>> 24) & 0x80;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return mant === 0 ? sign | 0x7e : sign | 0x7f;
+  const e = exp - 127 + 7; // biased e4m3 exponent
+  if (e >= 16) return sign | 0x7e; // 512 or more: saturate
+  if (e <= 0) {
+    // Subnormal e4m3 (or zero): the value in units of 2^-9 is (1.mant) >> (141 - exp).
+    if (exp === 0) return sign; // float32 zero or subnormal: far below 2^-10
+    const shift = 141 - exp; // 21..140
+    if (shift > 24) return sign; // below half of the smallest subnormal: rounds to ±0
+    const full = mant | 0x800000;
+    let h = full >>> shift;
+    const rem = full & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (h & 1) === 1)) h++; // may carry into the smallest normal
+    return sign | h;
+  }
+  // Normal: drop 20 mantissa bits with round-to-nearest-even; a carry out of the mantissa bumps
+  // the exponent. 0x7f (the NaN code) and beyond mean more than 448 after rounding: saturate.
+  let h = (e << 3) | (mant >>> 20);
+  const rem = mant & 0xfffff;
+  if (rem > 0x80000 || (rem === 0x80000 && (h & 1) === 1)) h++;
+  return sign | Math.min(h, 0x7e);
+}
+
+let e4m3Table: Float32Array | undefined;
+
+/** All 256 float8_e4m3 values as float32 (built on first use). */
+function float8E4M3Table(): Float32Array {
+  if (!e4m3Table) {
+    const t = new Float32Array(256);
+    for (let b = 0; b < 256; b++) {
+      const sign = b & 0x80 ? -1 : 1;
+      const exp = (b >>> 3) & 0xf;
+      const mant = b & 0x7;
+      if (exp === 0xf && mant === 0x7) t[b] = NaN;
+      else if (exp === 0) t[b] = sign * mant * 2 ** -9;
+      else t[b] = sign * (1 + mant / 8) * 2 ** (exp - 7);
+    }
+    e4m3Table = t;
+  }
+  return e4m3Table;
+}
 
 /** The value of one float8_e4m3 bit pattern. */
 export function float8E4M3Value(bits: number): number {
-  const sign = bits & 0x80 ? -1 : 1;
-  const exp = (bits >>> 3) & 0xf;
-  const mant = bits & 0x7;
-  if (exp === 0xf && mant === 0x7) return NaN;
-  if (exp === 0) return sign * mant * 2 ** -9;
-  return sign * (1 + mant / 8) * 2 ** (exp - 7);
+  return float8E4M3Table()[bits & 0xff];
 }
 
-/**
- * One number -> float8_e4m3 bits, round to nearest even, saturating to ±448 like
- * cvt.satfinite (Inf too); NaN -> 0x7f.
- */
+/** Converts one number to float8_e4m3 bits (the number is first rounded to float32). */
 export function float8E4M3Bits(value: number): number {
   scratchF32[0] = value;
-  const v = scratchF32[0];
-  if (Number.isNaN(v)) return 0x7f;
-  const sign = v < 0 || Object.is(v, -0) ? 0x80 : 0;
-  const a = Math.abs(v);
-  if (a >= 448) return sign | 0x7e;
-  // Units of the smallest subnormal, 2^-9, below 2^-6; otherwise 3 mantissa bits at its binade.
-  let exp = Math.floor(Math.log2(a));
-  if (!Number.isFinite(exp) || exp < -6) exp = -6;
-  if (2 ** exp > a) exp--; // guard log2 rounding
-  if (2 ** (exp + 1) <= a) exp++;
-  if (exp < -6) exp = -6;
-  const ulp = 2 ** (exp - 3);
-  const q = a / ulp; // exact: power-of-two scaling
-  let n = Math.floor(q);
-  const r = q - n;
-  if (r > 0.5 || (r === 0.5 && (n & 1) === 1)) n++;
-  const mag = n * ulp;
-  if (mag >= 448) return sign | 0x7e;
-  if (mag === 0) return sign;
-  let e = Math.floor(Math.log2(mag));
-  if (2 ** e > mag) e--;
-  if (2 ** (e + 1) <= mag) e++;
-  if (e < -6) return sign | Math.round(mag / 2 ** -9); // subnormal
-  const m = Math.round((mag / 2 ** e - 1) * 8);
-  return sign | ((e + 7) << 3) | m;
+  return f32BitsToE4M3(scratchU32[0]);
+}
+
+/** float32 values -> float8_e4m3 bits (Uint8Array): round to nearest even, saturate to ±448
+ * (float8_e4m3 has no infinity; ±Inf saturates too), NaN stays NaN. */
+export function toFloat8E4M3(values: Float32Array | ArrayLike<number>): Uint8Array {
+  const src = asF32Bits(values);
+  const out = new Uint8Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = f32BitsToE4M3(src[i]);
+  return out;
+}
+
+/** float8_e4m3 bits -> float32 values (exact; 0x7f and 0xff are NaN). */
+export function fromFloat8E4M3(bits: Uint8Array | ArrayLike<number>): Float32Array {
+  const table = float8E4M3Table();
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i] & 0xff];
+  return out;
 }

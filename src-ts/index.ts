@@ -9,13 +9,19 @@ export {
   bfloat16Value,
   float16Bits,
   float16Value,
+  float8E4M3Bits,
+  float8E4M3Value,
   fromBfloat16,
   fromFloat16,
   fromFloat32,
+  fromFloat8E4M3,
   toBfloat16,
   toFloat16,
   toFloat32,
+  toFloat8E4M3,
 } from './dtype';
+export { FLOAT8_E4M3_MAX, quantizeFp8 } from './fp8';
+export type { QuantizeFp8Options, QuantizedFp8 } from './fp8';
 export type { ArrayFor, DType, HostArray } from './dtype';
 export { ERROR_CODES, FlashAttentionError, isFlashAttentionError } from './errors';
 export type { ErrorCode } from './errors';
@@ -23,4 +29,4 @@ export { probe } from './probe';
 export type { DeviceReport, ProbeReport } from './probe';
 export { tensor } from './tensor';
 export type { HostTensor, TensorData } from './tensor';
-export type { AnyTensor, AttentionDims, AttentionOptions, BackwardOptions } from './validate';
+export type { AnyTensor, AttentionDims, AttentionOptions, BackwardOptions, DescaleInput, Fp8Options } from './validate';

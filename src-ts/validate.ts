@@ -23,6 +23,21 @@ export interface AttentionOptions {
   threads?: number;
 }
 
+/** A descale factor array of fp8 attention: float32 [batch, heads] as a host tensor, a plain
+ * Float32Array of batch·heads values, or a DeviceTensor. */
+export type DescaleInput = HostTensor<'float32'> | Float32Array | DeviceTensor<'float32'>;
+
+/** Options of flashAttention() that only float8_e4m3 inputs take. */
+export interface Fp8Options {
+  /** What q, k, v were divided by when quantized (quantizeFp8's descale): q [batch, headsQ], k and v
+   * [batch, headsKV]; an omitted one means 1. Scores are descale.q·descale.k·(q·k) and the output
+   * descale.v·(P·v). */
+  descale?: { q?: DescaleInput; k?: DescaleInput; v?: DescaleInput };
+  /** dtype of `out` for float8_e4m3 inputs: 'bfloat16' (default) or 'float16'. Other inputs take
+   * only their own dtype here. */
+  outDtype?: DType;
+}
+
 /** Options of flashAttentionBackward(). */
 export interface BackwardOptions extends AttentionOptions {
   /** Bit-identical dq/dk/dv from run to run (may be slower on CUDA). The CPU backend always is. */
@@ -58,6 +73,10 @@ export interface NormalizedRequest {
   deviceIndex: number;
   threads: number;
   deterministic: boolean;
+  /** dtype of the forward's `out`: q's, or bf16/fp16 for float8_e4m3. */
+  outDtype: DType;
+  /** fp8 descale factors as validated (forward only; absent ones mean 1). */
+  descale: { q?: NormalizedTensor; k?: NormalizedTensor; v?: NormalizedTensor };
   /**
    * The tensors as validated, in argument order (forward: q, k, v; backward: dout, q, k, v, out,
    * lse): each user property read once, so pass these on rather than reading the user's objects again.
@@ -88,8 +107,9 @@ export const MAX_THREADS = 1024;
  */
 export const MAX_SOFTMAX_SCALE = 3.4028234663852886e38 / Math.LOG2E;
 
-const FORWARD_KEYS = ['causal', 'windowSize', 'softmaxScale', 'device', 'deviceIndex', 'threads'];
-const BACKWARD_KEYS = [...FORWARD_KEYS, 'deterministic'];
+const COMMON_KEYS = ['causal', 'windowSize', 'softmaxScale', 'device', 'deviceIndex', 'threads'];
+const FORWARD_KEYS = [...COMMON_KEYS, 'descale', 'outDtype'];
+const BACKWARD_KEYS = [...COMMON_KEYS, 'deterministic'];
 
 function err(code: ErrorCode, fn: string, message: string): FlashAttentionError {
   return new FlashAttentionError(code, `${fn}: ${message}`);
@@ -105,7 +125,11 @@ function isDeviceTensor(value: unknown): value is DeviceTensor {
   }
 }
 
-/** Checks one tensor argument: its kind, dtype, data array and shape (not its rank). */
+/** Checks one tensor argument: its kind, dtype, data array and shape (not its rank). @internal */
+export function readTensorOperand(fn: string, field: string, value: unknown): Operand {
+  return operand(fn, field, value);
+}
+
 function operand(fn: string, field: string, value: unknown): Operand {
   try {
     return readOperand(fn, field, value);
@@ -394,6 +418,8 @@ function finish(
     deviceIndex,
     threads: opts.threads,
     deterministic: opts.deterministic,
+    outDtype: dtype,
+    descale: {},
     tensors,
   };
 }
@@ -405,7 +431,91 @@ export function normalizeForward(q: unknown, k: unknown, v: unknown, options?: u
   const ops = [operand(fn, 'q', q), operand(fn, 'k', k), operand(fn, 'v', v)];
   const common = commonKind(fn, ops);
   const { dtype, dims } = checkQKV(fn, ops[0], ops[1], ops[2]);
-  return finish(fn, 'forward', dtype, dims, normalizeOptions(fn, opts, dims), common, ops);
+  const req = finish(fn, 'forward', dtype, dims, normalizeOptions(fn, opts, dims), common, ops);
+  req.outDtype = checkOutDtype(fn, dtype, opts.outDtype);
+  req.descale = checkDescale(fn, dtype, dims, common.kind, opts.descale);
+  return req;
+}
+
+/** The forward's out dtype: bf16 (default) or fp16 for float8_e4m3, else q's own. */
+function checkOutDtype(fn: string, dtype: DType, outDtype: unknown): DType {
+  if (dtype === 'float8_e4m3') {
+    if (outDtype === undefined) return 'bfloat16';
+    if (outDtype !== 'bfloat16' && outDtype !== 'float16') {
+      throw err('E_DTYPE', fn, `outDtype must be 'bfloat16' or 'float16' for float8_e4m3 inputs; got ${describeValue(outDtype)}`);
+    }
+    return outDtype;
+  }
+  if (outDtype !== undefined && outDtype !== dtype) {
+    throw err(
+      'E_DTYPE',
+      fn,
+      `outDtype must be q's dtype '${dtype}' (only float8_e4m3 inputs choose their output dtype); got ${describeValue(outDtype)}`,
+    );
+  }
+  return dtype;
+}
+
+/** Checks options.descale: float32 [batch, headsQ] for q, [batch, headsKV] for k and v, of the
+ * call's kind (host arrays for host tensors, DeviceTensors on the same device for DeviceTensors). */
+function checkDescale(
+  fn: string,
+  dtype: DType,
+  dims: AttentionDims,
+  kind: 'host' | 'device',
+  descale: unknown,
+): NormalizedRequest['descale'] {
+  const out: NormalizedRequest['descale'] = {};
+  if (descale === undefined) return out;
+  if (dtype !== 'float8_e4m3') {
+    throw err('E_ARG', fn, `descale applies to float8_e4m3 inputs only; q.dtype is '${dtype}'`);
+  }
+  if (typeof descale !== 'object' || descale === null || Array.isArray(descale)) {
+    throw err('E_ARG', fn, `descale must be an object { q?, k?, v? } of float32 arrays; got ${describeValue(descale)}`);
+  }
+  try {
+    for (const key of ownKeys(descale, 'descale')) {
+      if (key !== 'q' && key !== 'k' && key !== 'v') {
+        throw err('E_ARG', fn, `unknown descale key '${key}'; descale takes q, k and v`);
+      }
+    }
+  } catch (e) {
+    throw prefixed(fn, e);
+  }
+  for (const role of ['q', 'k', 'v'] as const) {
+    const field = `descale.${role}`;
+    let value = ownField(descale, role, field);
+    if (value === undefined) continue;
+    const heads = role === 'q' ? dims.headsQ : dims.headsKV;
+    const shape = [dims.batch, heads];
+    const legend = role === 'q' ? '[batch, headsQ]' : '[batch, headsKV]';
+    if (typedArrayName(value) !== undefined) {
+      if (typedArrayName(value) !== 'Float32Array') {
+        throw err('E_DTYPE', fn, `${field} must be float32 (a Float32Array, tensor or DeviceTensor); got ${describeValue(value)}`);
+      }
+      const n = typedArrayLength(value as Float32Array);
+      if (n !== dims.batch * heads) {
+        throw err('E_SHAPE', fn, `${field} must hold ${legend} = ${describeValue(shape)} values (${dims.batch * heads}); got ${n}`);
+      }
+      value = { data: value, shape, dtype: 'float32' };
+    }
+    const o = operand(fn, field, value);
+    if (o.dtype !== 'float32') throw err('E_DTYPE', fn, `${field}.dtype must be 'float32'; got '${o.dtype}'`);
+    if (o.shape.length !== 2 || o.shape[0] !== shape[0] || o.shape[1] !== shape[1]) {
+      throw err('E_SHAPE', fn, `${field}.shape must be ${legend} = ${describeValue(shape)}; got ${describeValue(o.shape)}`);
+    }
+    if (o.kind !== kind) {
+      throw err(
+        'E_ARG',
+        fn,
+        kind === 'device'
+          ? `${field} must be a DeviceTensor when q, k, v are (upload it with DeviceTensor.from())`
+          : `${field} must be a host array when q, k, v are host tensors (download it with await t.toHost())`,
+      );
+    }
+    out[role] = { ...o, field };
+  }
+  return out;
 }
 
 /** Checks the tensors and options of a backward call. @internal */

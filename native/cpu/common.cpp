@@ -64,7 +64,8 @@ void check_params(const AttnParams& p, Op op) {
     case DType::kBFloat16:
       break;
     case DType::kFloat8E4M3:
-      fail(op, "dtype float8_e4m3 is not supported by the CPU backend (fp8 runs only on a Hopper GPU)");
+      fail(op, op == Op::kBackward ? "dtype float8_e4m3 has no backward pass"
+                                     : "dtype float8_e4m3 runs only in the tiled forward (not the naive one)");
     default:
       fail(op, "unknown dtype code " + std::to_string(static_cast<int>(p.dtype)));
   }

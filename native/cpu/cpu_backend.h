@@ -4,7 +4,8 @@
 // elements. Semantics are flash-attn's: layout (b, s, heads, d); GQA/MQA; sliding window /
 // bottom-right causal through key_range(); a query row that sees no key gives zeros and LSE -inf;
 // float32, float16 and bfloat16 (16-bit data are raw bits, upcast to float, math in float32, results
-// rounded to nearest even). float8_e4m3 is not supported on the CPU.
+// rounded to nearest even); float8_e4m3 in forward() only (native/cpu/fp8.h: decoded and descaled, float32
+// math, out in p.out_dtype).
 //
 // `threads <= 0` means default_threads(). Errors are thrown as std::invalid_argument (the request
 // cannot be served) or std::runtime_error (out of memory, a worker failed); nothing aborts.

@@ -18,6 +18,7 @@
 
 #include "native/cpu/common.h"
 #include "native/cpu/cpu_backend.h"
+#include "native/cpu/fp8.h"
 #include "native/cpu/simd.h"
 #include "native/cpu/tensor_io.h"
 #include "native/cpu/tile_math.h"
@@ -145,6 +146,7 @@ TileFn pick_tile_fn() {
 }  // namespace
 
 void forward(const AttnParams& p, int threads) {
+  if (p.dtype == DType::kFloat8E4M3) return fp8_forward(p, threads);  // decodes, then comes back here
   check_params(p, Op::kForward);
   if (p.b == 0 || p.s_q == 0 || p.h == 0) return;
 

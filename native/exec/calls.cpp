@@ -238,6 +238,9 @@ class AttentionCall final : public CpuTask {
     p.v = at(job.v);
     p.out = at(job.out);
     p.lse = static_cast<float*>(at(job.lse));
+    p.q_descale = static_cast<const float*>(at(job.q_descale));
+    p.k_descale = static_cast<const float*>(at(job.k_descale));
+    p.v_descale = static_cast<const float*>(at(job.v_descale));
     if (job.backward) {
       p.dout = at(job.dout);
       p.dq = at(job.dq);

@@ -95,8 +95,18 @@ void check_tensors(AttentionJob& job) {
   // dtypes
   expect_dtype(k, q.dtype, "like q.dtype");
   expect_dtype(job.v, q.dtype, "like q.dtype");
-  expect_dtype(job.out, output_dtype(q.dtype),
-               q.dtype == DType::kFloat8E4M3 ? "the output dtype for float8_e4m3 inputs" : "like q.dtype");
+  if (q.dtype == DType::kFloat8E4M3) {
+    if (job.out.dtype != DType::kBFloat16 && job.out.dtype != DType::kFloat16) {
+      fail(ErrorCode::kDType, "out.dtype must be 'bfloat16' or 'float16' for float8_e4m3 inputs, but got '" +
+                                  std::string(dtype_name(job.out.dtype)) + "'");
+    }
+    if (!job.out.absent && !job.backward && job.out.dtype != job.params.out_dtype) {
+      fail(ErrorCode::kDType, "out.dtype '" + std::string(dtype_name(job.out.dtype)) + "' must equal outDtype '" +
+                                  dtype_name(job.params.out_dtype) + "'");
+    }
+  } else {
+    expect_dtype(job.out, q.dtype, "like q.dtype");
+  }
   expect_dtype(job.lse, DType::kFloat32, "lse is always float32");
   if (job.backward) {
     expect_dtype(job.dout, job.out.dtype, "like out.dtype");
@@ -190,6 +200,7 @@ void fill_params(AttentionJob& job, float scale, int window_left, int window_rig
   p.s_k = job.k.dim(1);
   p.h_k = job.k.dim(2);
   p.dtype = job.q.dtype;
+  p.out_dtype = job.out.dtype;
   p.scale = scale;
   p.window_left = window_left;
   p.window_right = window_right;
@@ -255,14 +266,60 @@ void refuse_unsupported_slots(const Napi::Object& req, const char* op) {
       {"cuSeqlensQ", 1, "[batch + 1]"},
       {"cuSeqlensK", 1, "[batch + 1]"},
       {"seqlensK", 1, "[batch]"},
-      {"qDescale", 2, "[batch, headsKV]"},
-      {"kDescale", 2, "[batch, headsKV]"},
-      {"vDescale", 2, "[batch, headsKV]"},
   };
   for (const Slot& slot : kSlots) {
     if (field(req, slot.name).IsUndefined()) continue;
     (void)read_tensor(req, slot.name, slot.rank, slot.legend);
     fail(ErrorCode::kUnsupported, std::string(slot.name) + " is not supported by " + op + " yet");
+  }
+}
+
+// outDtype: the dtype of out for float8_e4m3 inputs, bfloat16 (default) or float16; other inputs
+// must leave it out or name their own dtype.
+DType read_fp8_out_dtype(const Napi::Object& req, DType in) {
+  const Napi::Value v = field(req, "outDtype");
+  if (v.IsUndefined()) return output_dtype(in);
+  const DType want = read_dtype(v, "outDtype");
+  if (in == DType::kFloat8E4M3) {
+    if (want != DType::kBFloat16 && want != DType::kFloat16) {
+      fail(ErrorCode::kDType, "outDtype must be 'bfloat16' or 'float16' for float8_e4m3 inputs, but got '" +
+                                  std::string(dtype_name(want)) + "'");
+    }
+    return want;
+  }
+  if (want != in) {
+    fail(ErrorCode::kDType, "outDtype must be q.dtype '" + std::string(dtype_name(in)) +
+                                "' (only float8_e4m3 inputs choose it), but got '" + dtype_name(want) + "'");
+  }
+  return want;
+}
+
+// qDescale (b, h), kDescale and vDescale (b, h_k): float32, contiguous, float8_e4m3 inputs only.
+void read_descales(const Napi::Object& req, AttentionJob& job) {
+  struct Role {
+    const char* name;
+    TensorArg* t;
+    int64_t heads;
+    const char* legend;
+  };
+  const Role roles[] = {{"qDescale", &job.q_descale, job.q.shape[2], "[batch, headsQ]"},
+                        {"kDescale", &job.k_descale, job.k.shape[2], "[batch, headsKV]"},
+                        {"vDescale", &job.v_descale, job.k.shape[2], "[batch, headsKV]"}};
+  for (const Role& r : roles) {
+    r.t->name = r.name;
+    r.t->absent = true;
+    if (field(req, r.name).IsUndefined()) continue;
+    if (job.q.dtype != DType::kFloat8E4M3) {
+      fail(ErrorCode::kArg, std::string(r.name) + " applies to float8_e4m3 inputs only, but q.dtype is '" +
+                                dtype_name(job.q.dtype) + "'");
+    }
+    *r.t = read_tensor(req, r.name, 2, r.legend);
+    expect_dtype(*r.t, DType::kFloat32, "descale factors are float32");
+    if (r.t->shape[0] != job.q.shape[0] || r.t->shape[1] != r.heads) {
+      fail(ErrorCode::kShape, std::string(r.name) + ".shape must be " + r.legend + " = [" + str(job.q.shape[0]) + ", " +
+                                  str(r.heads) + "], but got " + shape_text(*r.t));
+    }
+    if (!r.t->contiguous()) fail(ErrorCode::kUnsupported, std::string(r.name) + " must be contiguous (no strides)");
   }
 }
 
@@ -312,18 +369,22 @@ AttentionJob parse_attention(Napi::Value request, bool backward) {
     job.dk = read_output(req, "dk", 4, kKLegend, ks, job.q.dtype);
     job.dv = read_output(req, "dv", 4, kKLegend, ks, job.q.dtype);
   } else {
-    job.out = read_output(req, "out", 4, kQLegend, qs, output_dtype(job.q.dtype));
+    const DType out_dtype = read_fp8_out_dtype(req, job.q.dtype);
+    job.params.out_dtype = out_dtype;  // what a given out must be (check_tensors)
+    job.out = read_output(req, "out", 4, kQLegend, qs, out_dtype);
     job.lse = read_output(req, "lse", 3, kLseLegend, {qs[0], qs[2], qs[1]}, DType::kFloat32);
+    read_descales(req, job);
   }
   job.stream = read_stream(req, job.device);
   refuse_unsupported_slots(req, backward ? "backward" : "forward");
+  if (backward) {
+    for (const char* name : {"qDescale", "kDescale", "vDescale", "outDtype"}) {
+      if (!field(req, name).IsUndefined()) fail(ErrorCode::kUnsupported, std::string(name) + " is forward only (float8_e4m3 has no backward)");
+    }
+  }
 
   check_placement(job);
   check_tensors(job);
-  if (job.backend == Backend::kCpu && job.q.dtype == DType::kFloat8E4M3) {
-    fail(ErrorCode::kUnsupported, "dtype 'float8_e4m3' is not supported by backend 'cpu'; fp8 attention runs on "
-                                  "Hopper GPUs with backend 'cuda'");
-  }
   std::vector<const TensorArg*> ins, outs;
   for (TensorArg* t : job.inputs()) ins.push_back(t);
   for (TensorArg* t : job.outputs()) outs.push_back(t);
@@ -344,7 +405,11 @@ std::string head_dim_problem(int64_t d, const std::string& path) {
 
 std::vector<TensorArg*> AttentionJob::inputs() {
   if (backward) return {&dout, &q, &k, &v, &out, &lse};
-  return {&q, &k, &v};
+  std::vector<TensorArg*> in = {&q, &k, &v};
+  for (TensorArg* t : {&q_descale, &k_descale, &v_descale}) {
+    if (!t->absent && !t->name.empty()) in.push_back(t);
+  }
+  return in;
 }
 
 std::vector<TensorArg*> AttentionJob::outputs() {

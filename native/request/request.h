@@ -40,6 +40,9 @@ struct AttentionJob {
   // Forward reads q, k, v and writes out, lse. Backward reads dout, q, k, v, out, lse and writes
   // dq, dk, dv.
   TensorArg q, k, v, out, lse, dout, dq, dk, dv;
+  // Forward with float8_e4m3 inputs only: float32 descale factors, q (b, h), k and v (b, h_k);
+  // absent (the default) means 1. Present ones are inputs like q.
+  TensorArg q_descale, k_descale, v_descale;
 
   std::vector<TensorArg*> inputs();
   std::vector<TensorArg*> outputs();
