@@ -58,6 +58,17 @@ struct DecodeParams {
   int max_blocks_per_seq = 0;  // paged only: columns of block_table
   DType dtype = DType::kBFloat16;
 
+  // ---- rotary (flash-attn's): applied to q and k_new at each token's position -------------------
+  // cos/sin (s_rot, rotary_dim / 2) dtype; null: none. Rows 0..rotary_dim-1 of each head rotate:
+  // interleaved pairs (2i, 2i+1), else halves (i, i + rotary_dim/2). k_new token t of row b sits at
+  // cache_seqlens[b] + t; query token i at cache_seqlens[b] + i when causal or windowed, else
+  // every query token at cache_seqlens[b] (flash-attn's convention).
+  const void* rotary_cos = nullptr;
+  const void* rotary_sin = nullptr;
+  int rotary_dim = 0;
+  int rotary_seqlen = 0;  // s_rot: rows of cos/sin
+  bool rotary_interleaved = false;
+
   // ---- semantics ------------------------------------------------------------------------------
   float scale = 0.f;     // softmax scale (the API fills in 1/sqrt(d))
   int window_left = -1;  // flash-attn window, -1 unbounded; causal is window_right == 0
