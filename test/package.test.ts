@@ -100,9 +100,10 @@ describe('the package entry', () => {
   it('exports the public API and no internals', () => {
     const names = Object.keys(api).sort();
     expect(names).toEqual([
-      'DeviceTensor', 'ERROR_CODES', 'FlashAttentionError', 'Stream', 'bfloat16Bits', 'bfloat16Value', 'flashAttention',
-      'flashAttentionBackward', 'float16Bits', 'float16Value', 'fromBfloat16', 'fromFloat16', 'fromFloat32',
-      'isFlashAttentionError', 'probe', 'tensor', 'toBfloat16', 'toFloat16', 'toFloat32',
+      'DeviceTensor', 'ERROR_CODES', 'FLOAT8_E4M3_MAX', 'FlashAttentionError', 'Stream', 'bfloat16Bits', 'bfloat16Value',
+      'flashAttention', 'flashAttentionBackward', 'float16Bits', 'float16Value', 'float8E4M3Bits', 'float8E4M3Value',
+      'fromBfloat16', 'fromFloat16', 'fromFloat32', 'fromFloat8E4M3', 'isFlashAttentionError', 'probe', 'quantizeFp8',
+      'tensor', 'toBfloat16', 'toFloat16', 'toFloat32', 'toFloat8E4M3',
     ]);
   });
 
