@@ -5,6 +5,7 @@
 
 #include "sm80/mma.h"
 #include "common/reduce.h"
+#include "params.h"
 #include "sm90/fwd_params.h"
 #include "sm90/fwd_softmax.h"
 
@@ -12,16 +13,29 @@ namespace flashattn::sm90 {
 
 // Rows >= s_q and columns >= d are not written. Each thread stores 2 values (4 bytes) per column
 // block of each of its rows; a quad covers 16 contiguous bytes of a row.
-// A row that saw no key has l = 0: its O is 0 and its LSE -inf.
+//
+// Empty rows and the LSE follow the sm80 forward (cuda/sm80/fwd_kernel.cuh, epilogue) exactly:
+//   - "sees no key" is the mask's word alone (key_range): such a row gets O = 0 and LSE = -inf,
+//     whatever its scores were. l = 0 or NaN in a row that sees keys comes from NaN/Inf inputs
+//     and gives NaN (O = o / l, LSE NaN), as in PyTorch.
+//   - LSE = round(m·scale) + (ln l - r·ln 2), where r = m·scale_log2 - round(m·scale_log2) is the
+//     rounding residual that the max's own p = 2^r carries into l. The backward recomputes
+//     P = exp(round(S·scale) - LSE); a one-hot row (large inputs) thus gets LSE = round(m·scale)
+//     exactly and its recomputed P is exactly 1.
 template <typename Elem, int kN>
 __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN], SoftmaxState& st, int batch, int head,
                                              const int (&row)[2], int lane) {
   using T = typename Elem::T;
+  constexpr float kLn2 = 0.6931471805599453f;
   float inv[2];
+  bool empty[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     st.l[r] = quad_sum(st.l[r]);
-    inv[r] = st.l[r] > 0.f ? 1.f / st.l[r] : 0.f;
+    int lo, hi;
+    key_range(row[r], p.s_q, p.s_k, p.window_left, p.window_right, &lo, &hi);
+    empty[r] = lo >= hi;
+    inv[r] = empty[r] ? 0.f : 1.f / st.l[r];
   }
   T* const o_bh = static_cast<T*>(p.o) + batch * p.o_batch + head * p.o_head;
 #pragma unroll
@@ -36,8 +50,10 @@ __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN],
       }
     }
     if (lane % 4 == 0) {
+      const float m = st.m[r], l = st.l[r];
+      const float residual = fmaf(m, p.scale_log2, -__fmul_rn(m, p.scale_log2));
       p.lse[(static_cast<int64_t>(batch) * p.h + head) * p.s_q + row[r]] =
-          st.l[r] > 0.f ? st.m[r] * p.scale + logf(st.l[r]) : kNegInf;
+          empty[r] ? kNegInf : l > 0.f ? __fmul_rn(m, p.scale) + (logf(l) - residual * kLn2) : __int_as_float(0x7fc00000);  // NaN
     }
   }
 }

@@ -36,10 +36,17 @@ struct SoftmaxState {
 };
 
 // One key block: updates the row maxima, turns the scores into exp2 probabilities in place and
-// returns the factor each row's O must be multiplied by (1 on the first block).
-// exp2 with scale·log2(e) folded in lets every element cost one FFMA + one MUFU. A row whose max
-// is still -inf (every key so far masked) uses 0 as its offset, so (-inf) - (-inf) never makes a
-// NaN: its probabilities are exp2(-inf) = 0 and its correction exp2(-inf) = 0 (O is 0 anyway).
+// returns the factor each row's O must be multiplied by (1 on the first block). The rounding is
+// the sm80 forward's (cuda/sm80/fwd_kernel.cuh, softmax_step), which the backward relies on:
+//   offset = round(m·scale_log2) for the new running max m, p = exp2(fma(s, scale_log2, -offset))
+//     (one FFMA + one MUFU per element: why exp2 with scale·log2(e) folded in);
+//   corr   = exp2(round(m_old·scale_log2) - offset), exactly 1 when the max did not change. An
+//     FFMA of m_old would bring in the rounding residual of m·scale_log2 once per block, and the
+//     epilogue's LSE, which removes that residual once, would drift from the backward's P.
+// A row whose max is still -inf (every key so far masked, or every score NaN) uses 0 as its
+// offset, so (-inf) - (-inf) never makes a NaN: masked probabilities are exp2(-inf) = 0 and the
+// correction exp2(-inf) = 0 (O is 0 anyway). A NaN score (NaN/Inf inputs) is skipped by fmaxf
+// but makes its p, hence l and O, NaN, as in PyTorch.
 template <bool kFirst, int kN>
 __device__ __forceinline__ void online_softmax(float (&s)[kN], SoftmaxState& st, float scale_log2, float (&corr)[2]) {
 #pragma unroll
@@ -48,8 +55,8 @@ __device__ __forceinline__ void online_softmax(float (&s)[kN], SoftmaxState& st,
 #pragma unroll
     for (int i = 2 * r; i < kN; i += 4) mx = fmaxf(mx, fmaxf(s[i], s[i + 1]));
     mx = quad_max(mx);
-    const float offset = mx == kNegInf ? 0.f : mx * scale_log2;
-    corr[r] = kFirst ? 1.f : fast_exp2(st.m[r] * scale_log2 - offset);
+    const float offset = mx == kNegInf ? 0.f : __fmul_rn(mx, scale_log2);
+    corr[r] = kFirst ? 1.f : fast_exp2(__fmul_rn(st.m[r], scale_log2) - offset);
     float sum = 0.f;
 #pragma unroll
     for (int i = 2 * r; i < kN; i += 4) {
