@@ -1,0 +1,86 @@
+// call_support.cpp — see call_support.h.
+#include "exec/call_support.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "errors.h"
+
+namespace flashattn::native {
+
+namespace {
+
+napi_typedarray_type array_type(DType t) {
+  switch (t) {
+    case DType::kFloat32: return napi_float32_array;
+    case DType::kFloat16:
+    case DType::kBFloat16: return napi_uint16_array;
+    case DType::kFloat8E4M3: return napi_uint8_array;
+    case DType::kInt32: return napi_int32_array;
+  }
+  return napi_uint8_array;
+}
+
+}  // namespace
+
+void* live_array_data(napi_env env, napi_ref ref, size_t bytes) {
+  napi_value value = nullptr;
+  if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value ab = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset) != napi_ok) return nullptr;
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return nullptr;
+  size_t elem = 1;
+  switch (type) {
+    case napi_float32_array: elem = 4; break;
+    case napi_int32_array: elem = 4; break;
+    case napi_uint16_array: elem = 2; break;
+    default: elem = 1; break;
+  }
+  if (length * elem != bytes || (bytes > 0 && data == nullptr)) return nullptr;
+  return data;
+}
+
+napi_value new_host_array(napi_env env, HostBlock& block, DType dtype) {
+  const size_t bytes = block.size();
+  napi_value ab = nullptr;
+  bool made = false;
+  if (!block.is_pinned() && bytes > 0) {
+    void* p = block.data();
+    if (napi_create_external_arraybuffer(env, p, bytes, [](napi_env, void* data, void*) { std::free(data); }, nullptr,
+                                         &ab) == napi_ok) {
+      block.release_plain();
+      made = true;
+    }
+  }
+  if (!made) {
+    void* dst = nullptr;
+    if (napi_create_arraybuffer(env, bytes, &dst, &ab) != napi_ok) throw std::bad_alloc();
+    if (bytes > 0) std::memcpy(dst, block.data(), bytes);
+  }
+  napi_value array = nullptr;
+  if (napi_create_typedarray(env, array_type(dtype), bytes / static_cast<size_t>(dtype_size(dtype)), ab, 0, &array) !=
+      napi_ok) {
+    fail(ErrorCode::kInternal, "napi_create_typedarray failed");
+  }
+  return array;
+}
+
+void copy_in(Bound& b, HostBlock block) {
+  b.host = std::move(block);
+  if (b.arg->bytes > 0) gather(*b.arg, b.arg->host, b.host.data());
+}
+
+void keep_output(napi_env env, Work* work, Bound& b) {
+  if (b.arg->absent || b.arg->on_device()) return;
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env, b.arg->value, 1, &ref) != napi_ok) fail(ErrorCode::kInternal, "napi_create_reference failed");
+  work->refs.push_back(ref);
+  b.ref = static_cast<int>(work->refs.size()) - 1;
+}
+
+}  // namespace flashattn::native
