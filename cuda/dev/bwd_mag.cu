@@ -11,8 +11,6 @@
 //              overflow; plain fp16's naive dP overflows at magnitude 100 and makes any bound Inf).
 //              Also: how many one-hot rows the forward wrote O != V_argmax for.
 //     --time   bf16 backward, batch*seqlen 16k at seqlen 4096, hidden 2048, d 64/128, causal and not.
-//   Variants (bwd_launch.h's dev mode): 0 = D by a float fmaf chain (before), 1 = D by the mma
-//   chain of dP (the fix), 2 = 1 plus dS stored times the softmax scale.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -284,50 +282,47 @@ void check_one(const Shape& c, DType dt, double m, std::mt19937_64& rng) {
     }
   }
   const double mant = dt == DType::kBFloat16 ? 7 : 10;
-  for (int mode : {0, 1, 2}) {
-    bwd::g_dev_mode = mode;
-    CK(cudaMemset(dev.dq, 0xFF, nq * 2));
-    CK(cudaMemset(dev.dk, 0xFF, nk * 2));
-    CK(cudaMemset(dev.dv, 0xFF, nk * 2));
-    bwd::run<E, bwd::Cfg64Big>(dev.p, nullptr);
-    CK(cudaDeviceSynchronize());
-    std::vector<uint16_t> hq(nq), hk(nk), hv(nk);
-    CK(cudaMemcpy(hq.data(), dev.dq, nq * 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(hk.data(), dev.dk, nk * 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(hv.data(), dev.dv, nk * 2, cudaMemcpyDeviceToHost));
-    std::printf("%-4s M=%-4g s %d/%d v%d onehot %3d O!=V %3d |", dt == DType::kBFloat16 ? "bf16" : "fp16", m, c.s_q,
-                c.s_k, mode, onehot, o_off);
-    bool all = true;
-    const std::vector<uint16_t>* ours[3] = {&hq, &hk, &hv};
-    const std::vector<double>* rr[3] = {&ref.dq, &ref.dk, &ref.dv};
-    const std::vector<double>* nn[3] = {&nv.dq, &nv.dk, &nv.dv};
-    const char* names[3] = {"dq", "dk", "dv"};
-    for (int t = 0; t < 3; ++t) {
-      double err = 0, nerr = 0, rmax = 0;
-      int bad = 0;
-      for (size_t i = 0; i < rr[t]->size(); ++i) {
-        const double rv = (*rr[t])[i];
-        if (dt == DType::kFloat16 && std::fabs(rv) >= 65504.0 + 16) continue;  // Inf is the right fp16 answer
-        const double o = from_bits((*ours[t])[i], dt);
-        if (!std::isfinite(o)) ++bad;
-        err = std::max(err, std::fabs(o - rv));
-        nerr = std::max(nerr, std::fabs((*nn[t])[i] - rv));
-        rmax = std::max(rmax, std::fabs(rv));
-      }
-      const double eps = std::ldexp(1.0, -int(mant)) * std::max(rmax, 1e-3) * 0.5;
-      const bool ok = bad == 0 && err <= 2 * nerr + eps;
-      all = all && ok;
-      const double den = std::max(rmax, 1e-30);
-      std::printf(" %s %.2e/%.2e%s%s", names[t], err / den, nerr / den, bad ? " NONFINITE" : "", ok ? "" : " X");
+  CK(cudaMemset(dev.dq, 0xFF, nq * 2));
+  CK(cudaMemset(dev.dk, 0xFF, nk * 2));
+  CK(cudaMemset(dev.dv, 0xFF, nk * 2));
+  bwd::run<E, bwd::Cfg64Big>(dev.p, nullptr);
+  CK(cudaDeviceSynchronize());
+  std::vector<uint16_t> hq(nq), hk(nk), hv(nk);
+  CK(cudaMemcpy(hq.data(), dev.dq, nq * 2, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(hk.data(), dev.dk, nk * 2, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(hv.data(), dev.dv, nk * 2, cudaMemcpyDeviceToHost));
+  std::printf("%-4s M=%-4g s %d/%d onehot %3d O!=V %3d |", dt == DType::kBFloat16 ? "bf16" : "fp16", m, c.s_q,
+              c.s_k, onehot, o_off);
+  bool all = true;
+  const std::vector<uint16_t>* ours[3] = {&hq, &hk, &hv};
+  const std::vector<double>* rr[3] = {&ref.dq, &ref.dk, &ref.dv};
+  const std::vector<double>* nn[3] = {&nv.dq, &nv.dk, &nv.dv};
+  const char* names[3] = {"dq", "dk", "dv"};
+  for (int t = 0; t < 3; ++t) {
+    double err = 0, nerr = 0, rmax = 0;
+    int bad = 0;
+    for (size_t i = 0; i < rr[t]->size(); ++i) {
+      const double rv = (*rr[t])[i];
+      if (dt == DType::kFloat16 && std::fabs(rv) >= 65504.0 + 16) continue;  // Inf is the right fp16 answer
+      const double o = from_bits((*ours[t])[i], dt);
+      if (!std::isfinite(o)) ++bad;
+      err = std::max(err, std::fabs(o - rv));
+      nerr = std::max(nerr, std::fabs((*nn[t])[i] - rv));
+      rmax = std::max(rmax, std::fabs(rv));
     }
-    std::printf("  maxref dq %.1e %s\n", [&] {
-      double a = 0;
-      for (double x : ref.dq) a = std::max(a, std::fabs(x));
-      return a;
-    }(), all ? "PASS" : "FAIL");
-    std::fflush(stdout);
-    (all ? g_pass : g_fail)++;
+    const double eps = std::ldexp(1.0, -int(mant)) * std::max(rmax, 1e-3) * 0.5;
+    const bool ok = bad == 0 && err <= 2 * nerr + eps;
+    all = all && ok;
+    const double den = std::max(rmax, 1e-30);
+    std::printf(" %s %.2e/%.2e%s%s", names[t], err / den, nerr / den, bad ? " NONFINITE" : "", ok ? "" : " X");
   }
+  std::printf("  maxref dq %.1e %s\n", [&] {
+    double a = 0;
+    for (double x : ref.dq) a = std::max(a, std::fabs(x));
+    return a;
+  }(), all ? "PASS" : "FAIL");
+  std::fflush(stdout);
+  (all ? g_pass : g_fail)++;
 }
 
 void run_check() {
@@ -401,17 +396,14 @@ void run_time() {
       CK(cudaMemcpy(lse, l.data(), l.size() * 4, cudaMemcpyHostToDevice));
       const double flops = 2.5 * 4.0 * b * h * double(s) * s * d / (causal ? 2 : 1);
       std::printf("d %-3d causal %-3s", d, causal ? "yes" : "no");
-      // Interleaved twice so drift shows.
+      // Twice so drift shows.
       for (int rep = 0; rep < 2; ++rep) {
-        for (int mode : {0, 1, 2}) {
-          bwd::g_dev_mode = mode;
-          const float ms = time_ms([&] {
-            if (d == 64) bwd::run<flashattn::sm80::Bf16, bwd::Cfg64Big>(p, nullptr);
-            else bwd::run<flashattn::sm80::Bf16, bwd::Cfg128Big>(p, nullptr);
-          });
-          CK(cudaGetLastError());
-          std::printf("  v%d %.3f ms %.0f TF", mode, ms, flops / (ms * 1e-3) / 1e12);
-        }
+        const float ms = time_ms([&] {
+          if (d == 64) bwd::run<flashattn::sm80::Bf16, bwd::Cfg64Big>(p, nullptr);
+          else bwd::run<flashattn::sm80::Bf16, bwd::Cfg128Big>(p, nullptr);
+        });
+        CK(cudaGetLastError());
+        std::printf("  %.3f ms %.0f TF", ms, flops / (ms * 1e-3) / 1e12);
       }
       std::printf("\n");
       std::fflush(stdout);

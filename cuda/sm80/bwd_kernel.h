@@ -34,9 +34,6 @@ struct Workspace {
   float* dq_acc = nullptr;  // (b, h, nqb, Br*D) dQ/scale, fragment order (see dq_frag_*); null if deterministic
   int s_q_pad = 0;          // s_q rounded up to kRowPad
   int nqb = 0;              // ceil(s_q / Br)
-  int delta_mode = 1;       // (experiment) 0: D by a float fmaf chain, 1: D by the mma chain of dP
-  float ds_mul = 1.f;       // (experiment) dS is stored times this
-  float out_mul = 1.f;      // (experiment) dq, dk = out_mul * accumulators (scale / ds_mul)
 };
 
 // ---- the float32 dQ accumulator -------------------------------------------------------------
@@ -94,35 +91,20 @@ __global__ void __launch_bounds__(256) bwd_preprocess_kernel(const AttnParams p,
   const int row = blockIdx.x * 64 + warp * 8 + g;
   const int hq = blockIdx.y, bb = blockIdx.z;
   float c[4] = {0.f, 0.f, 0.f, 0.f};
-  if (ws.delta_mode == 0) {
-    // (experiment) the float fmaf chain
-    if (row < p.s_q) {
-      const T* o = static_cast<const T*>(p.out) + bb * p.o_stride.batch + row * p.o_stride.row + hq * p.o_stride.head;
-      const T* gp = static_cast<const T*>(p.dout) + bb * p.do_stride.batch + row * p.do_stride.row + hq * p.do_stride.head;
-      float acc = 0.f;
-      for (int cc = 0; cc < p.d; cc += 2) {
-        const float2 a = unpack2<E>(*reinterpret_cast<const uint32_t*>(o + cc));
-        const float2 b = unpack2<E>(*reinterpret_cast<const uint32_t*>(gp + cc));
-        acc = fmaf(a.x, b.x, fmaf(a.y, b.y, acc));
-      }
-      c[g & 1] = acc;
-    }
-  } else {
-    const bool live = row < p.s_q;
-    const T* o = static_cast<const T*>(p.out) + bb * p.o_stride.batch + (live ? row : 0) * p.o_stride.row +
-                 hq * p.o_stride.head;
-    const T* gp = static_cast<const T*>(p.dout) + bb * p.do_stride.batch + (live ? row : 0) * p.do_stride.row +
-                  hq * p.do_stride.head;
+  const bool live = row < p.s_q;
+  const T* o = static_cast<const T*>(p.out) + bb * p.o_stride.batch + (live ? row : 0) * p.o_stride.row +
+               hq * p.o_stride.head;
+  const T* gp = static_cast<const T*>(p.dout) + bb * p.do_stride.batch + (live ? row : 0) * p.do_stride.row +
+                hq * p.do_stride.head;
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      const int c0 = ks * 16 + 2 * t, c1 = c0 + 8;  // p.d is a multiple of 8: a pair is all in or all out
-      const bool in0 = live && c0 < p.d, in1 = live && c1 < p.d;
-      const uint32_t a[4] = {in0 ? *reinterpret_cast<const uint32_t*>(gp + c0) : 0u, 0u,
-                             in1 ? *reinterpret_cast<const uint32_t*>(gp + c1) : 0u, 0u};
-      const uint32_t b[2] = {in0 ? *reinterpret_cast<const uint32_t*>(o + c0) : 0u,
-                             in1 ? *reinterpret_cast<const uint32_t*>(o + c1) : 0u};
-      mma_16x8x16<E>(c, a, b);
-    }
+  for (int ks = 0; ks < D / 16; ++ks) {
+    const int c0 = ks * 16 + 2 * t, c1 = c0 + 8;  // p.d is a multiple of 8: a pair is all in or all out
+    const bool in0 = live && c0 < p.d, in1 = live && c1 < p.d;
+    const uint32_t a[4] = {in0 ? *reinterpret_cast<const uint32_t*>(gp + c0) : 0u, 0u,
+                           in1 ? *reinterpret_cast<const uint32_t*>(gp + c1) : 0u, 0u};
+    const uint32_t b[2] = {in0 ? *reinterpret_cast<const uint32_t*>(o + c0) : 0u,
+                           in1 ? *reinterpret_cast<const uint32_t*>(o + c1) : 0u};
+    mma_16x8x16<E>(c, a, b);
   }
   // Entry (g, g) of the product: column 2t + e = g, i.e. lane 4g + g/2, element g & 1.
   if (t == (g >> 1) && row < ws.s_q_pad) {
@@ -305,7 +287,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int mt = 0; mt < MtS; ++mt) {
 #pragma unroll
-      for (int nt = 0; nt < NtS; ++nt) store_frag<E, Bc>(sdS, s_m0 + mt * 16, s_n0 + nt * 8, dp[mt][nt], ws.ds_mul, lane);
+      for (int nt = 0; nt < NtS; ++nt) store_frag<E, Bc>(sdS, s_m0 + mt * 16, s_n0 + nt * 8, dp[mt][nt], 1.f, lane);
     }
     __syncthreads();  // P and dS complete
 
@@ -348,7 +330,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int mt = 0; mt < MtKV; ++mt) {
 #pragma unroll
     for (int nt = 0; nt < NtKV; ++nt) {
-      store_frag<E, D>(sK, kv_m0 + mt * 16, kv_n0 + nt * 8, acc_dk[mt][nt], ws.out_mul, lane);
+      store_frag<E, D>(sK, kv_m0 + mt * 16, kv_n0 + nt * 8, acc_dk[mt][nt], p.scale, lane);
       store_frag<E, D>(sV, kv_m0 + mt * 16, kv_n0 + nt * 8, acc_dv[mt][nt], 1.f, lane);
     }
   }
@@ -383,7 +365,7 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_convert_kernel(const AttnPara
       if (q_n0 + nt * 8 >= p.d) continue;  // never added, never stored
       float c[4];
       dq_frag_load(acc + (mt * NtQ + nt) * 128, c, lane);
-      store_frag<E, D>(sT, q_m0 + mt * 16, q_n0 + nt * 8, c, ws.out_mul, lane);
+      store_frag<E, D>(sT, q_m0 + mt * 16, q_n0 + nt * 8, c, p.scale, lane);
     }
   }
   __syncthreads();
@@ -498,7 +480,7 @@ __global__ void __launch_bounds__(kThreads, 1) bwd_dq_kernel(const AttnParams p,
     for (int nt = 0; nt < NtS; ++nt) {
       float ds[4];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) ds[e] = fast_exp2(s[0][nt][e]) * (dp[0][nt][e] - dl[e >> 1]) * ws.ds_mul;
+      for (int e = 0; e < 4; ++e) ds[e] = fast_exp2(s[0][nt][e]) * (dp[0][nt][e] - dl[e >> 1]);
       a[nt / 2][(nt & 1) * 2 + 0] = pack2<E>(ds[0], ds[1]);
       a[nt / 2][(nt & 1) * 2 + 1] = pack2<E>(ds[2], ds[3]);
     }
@@ -514,7 +496,7 @@ __global__ void __launch_bounds__(kThreads, 1) bwd_dq_kernel(const AttnParams p,
   cp_async_wait<0>();
   __syncthreads();
 #pragma unroll
-  for (int nt = 0; nt < NtD; ++nt) store_frag<E, D>(sQ, m0, nt * 8, acc[nt], ws.out_mul, lane);
+  for (int nt = 0; nt < NtD; ++nt) store_frag<E, D>(sQ, m0, nt * 8, acc[nt], p.scale, lane);
   __syncthreads();
   store_tile<Br, D, kThreads>(static_cast<T*>(p.dq) + bb * p.dq_stride.batch + q0 * p.dq_stride.row +
                                   hq * p.dq_stride.head,

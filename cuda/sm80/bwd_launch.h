@@ -17,9 +17,6 @@ namespace flashattn::sm80::bwd {
 
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-// (experiment) 0: D by fmaf, 1: D by the mma chain, 2: 1 and dS stored times scale
-inline int g_dev_mode = 1;
-
 // A stream-ordered allocation from the device's default memory pool, freed stream-ordered when it
 // goes out of scope (also when a launch throws), so the bench sees its peak in the pool.
 class StreamBuffer {
@@ -86,9 +83,6 @@ void run(const AttnParams& p_in, cudaStream_t stream) {
   ws.dq_acc = p.deterministic ? nullptr : ws.delta + rows;
   ws.s_q_pad = s_q_pad;
   ws.nqb = nqb;
-  ws.delta_mode = g_dev_mode == 0 ? 0 : 1;
-  ws.ds_mul = g_dev_mode == 2 ? p.scale : 1.f;
-  ws.out_mul = g_dev_mode == 2 ? 1.f : p.scale;
 
   if (!p.deterministic) FA_CUDA_CHECK(cudaMemsetAsync(ws.dq_acc, 0, acc * sizeof(float), stream));
   bwd_preprocess_kernel<E, Cfg::kD><<<dim3(s_q_pad / 64, p.h, p.b), 256, 0, stream>>>(p, ws);

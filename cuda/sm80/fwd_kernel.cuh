@@ -260,14 +260,16 @@ __device__ __forceinline__ void mask_scores(SAcc<Tile>& s, const FwdArgs& a, int
   }
 }
 
-// Online softmax step: s (raw scores) becomes p = exp2(s·scale_log2 - offset) with offset =
-// m·scale_log2 (rounded) for the new running max m, and o, l are rescaled by
-// exp2(offset_old - offset): exactly 1 when the max did not change (an FFMA of m_old would bring in
-// the rounding residual of m·scale_log2 once per block, and the epilogue's LSE, which removes that
-// residual once, would drift from the backward's). A row that has seen no key keeps m = -inf; its
-// offset is then 0 (not -inf), so exp2(-inf - offset) = 0 instead of exp2(-inf + inf) = NaN. A NaN
-// score (NaN/Inf inputs) is skipped by fmaxf but makes its p, hence l and o, NaN. l is this lane's
-// share only; the quad is summed once, at the end.
+// Online softmax step: s (raw scores) becomes p = exp2((s - m)·scale_log2) for the new running max
+// m, and o, l are rescaled by exp2((m_old - m)·scale_log2). The subtraction comes first, on the raw
+// scores, so the max's own p is exactly 1 and alpha is exactly 1 when the max did not change: a
+// one-hot row (large inputs) then has l = 1 and O = V_argmax bit for bit, which the backward's
+// D = rowsum(dO∘O) needs to cancel dP exactly. (The FFMA form exp2(s·scale_log2 - round(m·scale_log2))
+// gives the max p = 2^r for the rounding residual r; P rounded to fp16 then no longer matches l
+// and O can be one ulp off V.) A row that has seen no key keeps m = -inf; its offset is then 0
+// (not -inf), so exp2(-inf - 0) = 0 instead of exp2(-inf + inf) = NaN. A NaN score (NaN/Inf
+// inputs) is skipped by fmaxf but makes its p, hence l and o, NaN. l is this lane's share only;
+// the quad is summed once, at the end.
 template <typename Tile>
 __device__ __forceinline__ void softmax_step(SAcc<Tile>& s, OAcc<Tile>& o, RowStat<Tile>& row_max, RowStat<Tile>& row_sum,
                                              float scale_log2) {
@@ -279,15 +281,15 @@ __device__ __forceinline__ void softmax_step(SAcc<Tile>& s, OAcc<Tile>& o, RowSt
 #pragma unroll
       for (int j = 0; j < Tile::kSTiles; ++j) mx = fmaxf(mx, fmaxf(s[mi][j][2 * hf], s[mi][j][2 * hf + 1]));
       mx = quad_max(mx);
-      const float offset = mx == kNegInf ? 0.f : __fmul_rn(mx, scale_log2);
-      const float alpha = fast_exp2(__fmul_rn(row_max[mi][hf], scale_log2) - offset);  // old max -inf: 0
+      const float offset = mx == kNegInf ? 0.f : mx;
+      const float alpha = fast_exp2(__fmul_rn(row_max[mi][hf] - offset, scale_log2));  // old max -inf: 0
       row_max[mi][hf] = mx;
       float sum = 0.f;
 #pragma unroll
       for (int j = 0; j < Tile::kSTiles; ++j) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const float p = fast_exp2(fmaf(s[mi][j][2 * hf + e], scale_log2, -offset));
+          const float p = fast_exp2(__fmul_rn(s[mi][j][2 * hf + e] - offset, scale_log2));
           s[mi][j][2 * hf + e] = p;
           sum += p;
         }
@@ -491,10 +493,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
 
   // ---- epilogue: O / l and LSE; rows that see no key get O = 0 and LSE = -inf ----
   // "Sees no key" is the mask's word alone: l = 0 or NaN in a row that sees keys comes from NaN/Inf
-  // inputs and gives NaN, as it does in PyTorch. The LSE is made to match the backward's
-  // P = exp(round(S·scale) - LSE): it is round(m·scale) + ln(l'), where l' is l without the residual
-  // r = m·scale_log2 - offset that the max's own p = 2^r carries, so a one-hot row (large inputs)
-  // gets LSE = round(m·scale) exactly and the backward recomputes its P as exactly 1.
+  // inputs and gives NaN, as it does in PyTorch. The LSE is round(m·scale) + ln(l), the form the
+  // backward's P = exp(round(S·scale) - LSE) is built on: a one-hot row has l = 1, so its LSE is
+  // round(m·scale) exactly and the backward recomputes its P as exactly 1.
   float* __restrict__ glse = a.lse + (static_cast<int64_t>(batch) * a.h + head) * a.s_q;
   const uint32_t q_out = sQ;  // this warp's rows of the Q buffer (no other warp touches them)
 #pragma unroll
@@ -509,10 +510,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) fwd_kernel(c
       const bool empty = key_lo >= key_hi;
       const float inv = empty ? 0.f : 1.f / l;
       if (lane % 4 == 0 && row0 + r_local < a.s_q) {
-        constexpr float kLn2 = 0.6931471805599453f;
-        const float residual = fmaf(mx, scale_log2, -__fmul_rn(mx, scale_log2));
         glse[row0 + r_local] = empty ? kNegInf
-                               : l > 0.f ? __fmul_rn(mx, a.scale) + (logf(l) - residual * kLn2)
+                               : l > 0.f ? __fmul_rn(mx, a.scale) + logf(l)
                                          : __int_as_float(0x7fc00000);  // NaN
       }
 #pragma unroll

@@ -18,15 +18,13 @@ namespace flashattn::sm90 {
 //   - "sees no key" is the mask's word alone (key_range): such a row gets O = 0 and LSE = -inf,
 //     whatever its scores were. l = 0 or NaN in a row that sees keys comes from NaN/Inf inputs
 //     and gives NaN (O = o / l, LSE NaN), as in PyTorch.
-//   - LSE = round(m·scale) + (ln l - r·ln 2), where r = m·scale_log2 - round(m·scale_log2) is the
-//     rounding residual that the max's own p = 2^r carries into l. The backward recomputes
-//     P = exp(round(S·scale) - LSE); a one-hot row (large inputs) thus gets LSE = round(m·scale)
-//     exactly and its recomputed P is exactly 1.
+//   - LSE = round(m·scale) + ln l. The max's own p is exactly 1 (fwd_softmax.h), so a one-hot row
+//     (large inputs) has l = 1 and LSE = round(m·scale) exactly; the backward recomputes
+//     P = exp(round(S·scale) - LSE), which for it is exactly 1.
 template <typename Elem, int kN>
 __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN], SoftmaxState& st, int batch, int head,
                                              const int (&row)[2], int lane) {
   using T = typename Elem::T;
-  constexpr float kLn2 = 0.6931471805599453f;
   float inv[2];
   bool empty[2];
 #pragma unroll
@@ -51,9 +49,8 @@ __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN],
     }
     if (lane % 4 == 0) {
       const float m = st.m[r], l = st.l[r];
-      const float residual = fmaf(m, p.scale_log2, -__fmul_rn(m, p.scale_log2));
       p.lse[(static_cast<int64_t>(batch) * p.h + head) * p.s_q + row[r]] =
-          empty[r] ? kNegInf : l > 0.f ? __fmul_rn(m, p.scale) + (logf(l) - residual * kLn2) : __int_as_float(0x7fc00000);  // NaN
+          empty[r] ? kNegInf : l > 0.f ? __fmul_rn(m, p.scale) + logf(l) : __int_as_float(0x7fc00000);  // NaN
     }
   }
 }

@@ -38,11 +38,12 @@ struct SoftmaxState {
 // One key block: updates the row maxima, turns the scores into exp2 probabilities in place and
 // returns the factor each row's O must be multiplied by (1 on the first block). The rounding is
 // the sm80 forward's (cuda/sm80/fwd_kernel.cuh, softmax_step), which the backward relies on:
-//   offset = round(m·scale_log2) for the new running max m, p = exp2(fma(s, scale_log2, -offset))
-//     (one FFMA + one MUFU per element: why exp2 with scale·log2(e) folded in);
-//   corr   = exp2(round(m_old·scale_log2) - offset), exactly 1 when the max did not change. An
-//     FFMA of m_old would bring in the rounding residual of m·scale_log2 once per block, and the
-//     epilogue's LSE, which removes that residual once, would drift from the backward's P.
+//   p    = exp2((s - m)·scale_log2) for the new running max m: the max's own p is exactly 1, so a
+//     one-hot row (large inputs) has l = 1 and O = V_argmax bit for bit, and the backward's
+//     D = rowsum(dO∘O) cancels its dP exactly (an FFMA form, exp2(s·scale_log2 - round(m·scale_log2)),
+//     gives the max p = 2^r for the rounding residual r, and P rounded to 16 bits then disagrees
+//     with l by up to an ulp of O);
+//   corr = exp2((m_old - m)·scale_log2), exactly 1 when the max did not change.
 // A row whose max is still -inf (every key so far masked, or every score NaN) uses 0 as its
 // offset, so (-inf) - (-inf) never makes a NaN: masked probabilities are exp2(-inf) = 0 and the
 // correction exp2(-inf) = 0 (O is 0 anyway). A NaN score (NaN/Inf inputs) is skipped by fmaxf
@@ -55,13 +56,13 @@ __device__ __forceinline__ void online_softmax(float (&s)[kN], SoftmaxState& st,
 #pragma unroll
     for (int i = 2 * r; i < kN; i += 4) mx = fmaxf(mx, fmaxf(s[i], s[i + 1]));
     mx = quad_max(mx);
-    const float offset = mx == kNegInf ? 0.f : __fmul_rn(mx, scale_log2);
-    corr[r] = kFirst ? 1.f : fast_exp2(__fmul_rn(st.m[r], scale_log2) - offset);
+    const float offset = mx == kNegInf ? 0.f : mx;
+    corr[r] = kFirst ? 1.f : fast_exp2(__fmul_rn(st.m[r] - offset, scale_log2));
     float sum = 0.f;
 #pragma unroll
     for (int i = 2 * r; i < kN; i += 4) {
-      s[i] = fast_exp2(fmaf(s[i], scale_log2, -offset));
-      s[i + 1] = fast_exp2(fmaf(s[i + 1], scale_log2, -offset));
+      s[i] = fast_exp2(__fmul_rn(s[i] - offset, scale_log2));
+      s[i + 1] = fast_exp2(__fmul_rn(s[i + 1] - offset, scale_log2));
       sum += s[i] + s[i + 1];
     }
     st.l[r] = kFirst ? sum : st.l[r] * corr[r] + sum;
