@@ -97,38 +97,87 @@ async function inFlight(s: Shape, inflight: number, streamCount: number, rounds:
   return median(per);
 }
 
-/** The addon called directly (no TypeScript layer), outputs given: median ms, and the medians of
- * the addon's own trace (FLASHATTN_TRACE): end of the synchronous part, completion seen, settle. */
-async function raw(s: Shape, n: number, warm: number, inflight = 1) {
+type Trace = { parseUs: number; planUs: number; launchUs: number; enqueueUs: number; doneUs: number; settleUs: number };
+const TRACE_KEYS = ['parseUs', 'planUs', 'launchUs', 'enqueueUs', 'doneUs', 'settleUs'] as const;
+
+/** The addon called directly (no TypeScript layer): median ms per call, and the medians of the
+ * addon's own trace (FLASHATTN_TRACE, each from the call's start). Outputs given (written into
+ * the same two tensors every time), or (allocate) made by the addon and disposed after the call. */
+async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = false) {
   const { q, k, v } = await inputs(s);
   const out = DeviceTensor.empty([s.batch, s.seqlenQ, s.heads, s.headDim], 'bfloat16');
   const lse = DeviceTensor.empty([s.batch, s.heads, s.seqlenQ], 'float32');
   const arg = (t: DeviceTensor) => ({ data: t.acquire('latency'), shape: [...t.shape], dtype: t.dtype });
   const req = {
     backend: 'cuda' as const, device: 0, scale: 1 / Math.sqrt(s.headDim), windowLeft: -1, windowRight: s.causal ? 0 : -1,
-    threads: 0, naive: false, q: arg(q), k: arg(k), v: arg(v), out: arg(out), lse: arg(lse),
+    threads: 0, naive: false, q: arg(q), k: arg(k), v: arg(v), ...(allocate ? {} : { out: arg(out), lse: arg(lse) }),
   };
   const b = binding();
   const ms: number[] = [];
-  const enq: number[] = [];
-  const done: number[] = [];
-  const settle: number[] = [];
+  const disposeUs: number[] = [];
+  const tr: Record<string, number[]> = Object.fromEntries(TRACE_KEYS.map((key) => [key, []]));
   for (let i = 0; i < warm + n; i++) {
     const t0 = now();
     const rs = (await Promise.all(Array.from({ length: inflight }, () => b.forward(req)))) as unknown as Array<{
-      trace?: { enqueueUs: number; doneUs: number; settleUs: number };
+      out?: { dispose(): void };
+      lse?: { dispose(): void };
+      trace?: Trace;
     }>;
     const t1 = now();
+    if (allocate) {
+      for (const r of rs) {
+        r.out?.dispose();
+        r.lse?.dispose();
+      }
+    }
+    const t2 = now();
     if (i < warm) continue;
     ms.push((t1 - t0) / inflight);
-    const tr = rs[rs.length - 1].trace;
-    if (tr) {
-      enq.push(tr.enqueueUs);
-      done.push(tr.doneUs);
-      settle.push(tr.settleUs);
-    }
+    disposeUs.push(((t2 - t1) * 1000) / inflight);
+    const last = rs[rs.length - 1].trace;
+    if (last) for (const key of TRACE_KEYS) tr[key].push(last[key]);
   }
-  return { ms: median(ms), enqueueUs: median(enq), doneUs: median(done), settleUs: median(settle) };
+  const med = Object.fromEntries(TRACE_KEYS.map((key) => [key, tr[key].length ? median(tr[key]) : NaN])) as Trace;
+  return { ms: median(ms), disposeUs: median(disposeUs), ...med };
+}
+
+/** One awaited public-API call, split: the TypeScript layer before the addon (t0 to the addon's
+ * forward), the addon's synchronous part, until the promise resumes the caller, and dispose. */
+async function apiSplit(s: Shape, n: number, warm: number) {
+  const { q, k, v } = await inputs(s);
+  const b = binding() as unknown as { forward: (r: unknown) => Promise<unknown> };
+  const orig = b.forward;
+  let tIn = 0;
+  let tOut = 0;
+  b.forward = function (this: unknown, r: unknown) {
+    tIn = now();
+    const pr = orig.call(this, r);
+    tOut = now();
+    return pr;
+  };
+  const pre: number[] = [];
+  const sync: number[] = [];
+  const rest: number[] = [];
+  const disp: number[] = [];
+  try {
+    for (let i = 0; i < warm + n; i++) {
+      const t0 = now();
+      const r = await flashAttention(q, k, v, { causal: s.causal });
+      const t1 = now();
+      r.out.dispose();
+      r.lse.dispose();
+      const t2 = now();
+      if (i < warm) continue;
+      pre.push((tIn - t0) * 1000);
+      sync.push((tOut - tIn) * 1000);
+      rest.push((t1 - tOut) * 1000);
+      disp.push((t2 - t1) * 1000);
+    }
+  } finally {
+    b.forward = orig;
+  }
+  for (const t of [q, k, v]) t.dispose();
+  return { preUs: median(pre), syncUs: median(sync), restUs: median(rest), disposeUs: median(disp) };
 }
 
 async function main(): Promise<void> {
@@ -162,11 +211,20 @@ async function main(): Promise<void> {
   const tinyGiven = (await awaited(TINY, 3000, 300, true)) * 1000;
   const tf = (s: Shape, ms: number) => flops(s) / (ms * 1e-3) / 1e12;
   const rawTiny = await raw(TINY, 3000, 300);
+  const rawTinyAlloc = await raw(TINY, 3000, 300, 1, true);
   const rawMid64 = await raw(MID, 5, 1, 64);
   const rawBig = await raw(BIG, 20, 3);
+  const rawBigAlloc = await raw(BIG, 20, 3, 1, true);
+  const splitTiny = await apiSplit(TINY, 3000, 300);
+  const splitBig = await apiSplit(BIG, 20, 3);
   const traceRow = (name: string, r: Awaited<ReturnType<typeof raw>>): [string, string, string, string] => [
     name, `${(r.ms * 1000).toFixed(1)} us`, `sync ${r.enqueueUs.toFixed(1)} us`,
-    `done seen ${r.doneUs.toFixed(1)} us, settled ${r.settleUs.toFixed(1)} us (from call start)`,
+    `parse ${r.parseUs.toFixed(1)}, outputs+plan ${r.planUs.toFixed(1)}, launched ${r.launchUs.toFixed(1)}, ` +
+      `done seen ${r.doneUs.toFixed(1)}, settled ${r.settleUs.toFixed(1)} us (from call start); dispose ${r.disposeUs.toFixed(1)} us`,
+  ];
+  const splitRow = (name: string, r: Awaited<ReturnType<typeof apiSplit>>): [string, string, string, string] => [
+    name, `TS before addon ${r.preUs.toFixed(1)} us`, `addon sync ${r.syncUs.toFixed(1)} us`,
+    `then until resumed ${r.restUs.toFixed(1)} us; dispose ${r.disposeUs.toFixed(1)} us`,
   ];
 
   const rows: Array<[string, string, string, string]> = [
@@ -182,13 +240,17 @@ async function main(): Promise<void> {
     ['device memory used across the b2 s8192 awaited run', `${((usedBefore.totalMemory - usedBefore.freeMemory) / 2 ** 20).toFixed(0)} MiB`, `${((usedAfter.totalMemory - usedAfter.freeMemory) / 2 ** 20).toFixed(0)} MiB`, ''],
     ['GCs during the b2 s8192 awaited run (35 calls)', `${gc.count}`, `${gc.ms.toFixed(1)} ms`, ''],
     traceRow('addon directly, tiny, outputs given', rawTiny),
+    traceRow('addon directly, tiny, outputs allocated', rawTinyAlloc),
     traceRow('addon directly, b1 s2048 causal, 64 in flight', rawMid64),
     traceRow('addon directly, b2 s8192 causal', rawBig),
+    traceRow('addon directly, b2 s8192 causal, outputs allocated', rawBigAlloc),
+    splitRow('API, tiny, outputs allocated', splitTiny),
+    splitRow('API, b2 s8192 causal, outputs allocated', splitBig),
   ];
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padStart(w[2])}  ${r[3]}`);
   if (jsonAt > 0) {
-    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawMid64, rawBig }, null, 2));
+    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawTinyAlloc, rawMid64, rawBig, rawBigAlloc, splitTiny, splitBig }, null, 2));
   }
 }
 

@@ -50,8 +50,9 @@ describe('the plan for every capability and build', () => {
       it(`build ${archs}, capability ${cap.join('.')}: forward and backward on ${paths[i]}; probe lists the same`, () => {
         for (const op of ['forward', 'backward'] as const) {
           const fwd = ask(cap, archs, { op });
-          // The sm90 forward is opt-in (FLASHATTN_KERNEL_PATH=sm90): the default is the sm80 path.
-          expect(fwd.path).toBe(paths[i]);
+          // A build with sm_90a code runs the sm90 forward on 9.0; the backward stays on sm80.
+          const sm90 = HAS_SM90 && op === 'forward' && archs.includes('90a') && cap[0] === 9 && cap[1] === 0;
+          expect(fwd.path).toBe(sm90 ? 'sm90' : paths[i]);
           if (fwd.path === 'none') {
             expect(fwd.reason).toMatch(/compiled for sm_86/);
             expect(fwd.devicePaths).toEqual([]);
@@ -67,7 +68,7 @@ describe('the plan for every capability and build', () => {
 
   it('the sm90 slot: capability 9.0, sm_90a code and the Hopper rule; FLASHATTN_KERNEL_PATH forces a path', () => {
     const p = ask([9, 0], '80;90a');
-    expect(p.path).toBe('sm80'); // sm90 is opt-in
+    expect(p.path).toBe(HAS_SM90 ? 'sm90' : 'sm80');
     expect(p.devicePaths).toEqual(HAS_SM90 ? ['sm90', 'sm80'] : ['sm80']);
     const forced = ask([9, 0], '80;90a', { forcePath: 'sm90' });
     if (HAS_SM90) {
@@ -123,7 +124,8 @@ describe('the plan for every capability and build', () => {
   it('reads CMake arch lists in every spelling and refuses what it cannot read', () => {
     expect(ask([9, 0], '80-real').path).toBe('none'); // SASS only: no PTX to JIT for 9.0
     expect(ask([9, 0], '80-virtual').path).toBe('sm80');
-    expect(ask([9, 0], 'sm_80, sm_90a').path).toBe('sm80');
+    expect(ask([9, 0], 'sm_80, sm_90a').path).toBe(HAS_SM90 ? 'sm90' : 'sm80');
+    expect(ask([9, 0], 'sm_80, sm_90a', { forcePath: 'sm80' }).path).toBe('sm80');
     expect(ask([9, 0], 'sm_80, sm_90a', { forcePath: 'sm90' }).path).toBe(HAS_SM90 ? 'sm90' : 'none');
     expect(() => ask([9, 0], 'native')).toThrow(/cannot read CUDA arch "native"/);
   });

@@ -197,11 +197,9 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
   if (force == Force::kSm90) {
     if (!sm90_ok) return none("FLASHATTN_KERNEL_PATH=sm90 forces the sm90 path, but " + sm90_why);
   }
-  // The sm90 forward is opt-in (FLASHATTN_KERNEL_PATH=sm90) until it propagates NaN/Inf as the
-  // sm80 forward does: measured on the H200, a NaN row came back from it as an empty one (out 0,
-  // LSE -inf). See docs/perf-notes.md, "Forward (sm90)".
-  const bool sm90 = sm90_ok && force == Force::kSm90;
-  if (sm90) {
+  // The sm90 forward, where it fits, is the default on capability 9.0 (FLASHATTN_KERNEL_PATH=sm80
+  // picks the sm80 kernels instead).
+  if (sm90_ok) {
     Plan plan;
     plan.path = KernelPath::kSm90;
 #if FLASHATTN_WITH_SM90
@@ -233,8 +231,6 @@ std::vector<std::string> device_paths(const DeviceFacts& dev, const std::vector<
         q.scale = 1.f;
         set_contiguous_strides(q);
         const Plan plan = make_plan(op, q, dev, compiled, Force::kAuto);
-        // The sm90 forward is opt-in, so the default plan never names it: ask for it by name.
-        if (make_plan(op, q, dev, compiled, Force::kSm90).ok()) has[static_cast<int>(KernelPath::kSm90)] = true;
         if (plan.ok()) {
           has[static_cast<int>(plan.path)] = true;
         } else if (first_reason.empty() && dt != DType::kFloat8E4M3) {

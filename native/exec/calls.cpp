@@ -97,8 +97,9 @@ class AttentionCall final : public CpuTask {
     (void)napi_resolve_deferred(env, deferred, result);
   }
 
-  // FLASHATTN_TRACE=1: the result carries trace = {enqueueUs, doneUs, settleUs}, each from the
-  // call's start: the synchronous part, completion seen by the completion thread, settle.
+  // FLASHATTN_TRACE=1: the result carries trace = {parseUs, planUs, launchUs, enqueueUs, doneUs,
+  // settleUs}, each from the call's start: request read, outputs allocated and plan taken (CUDA),
+  // kernel launched (CUDA), the synchronous part, completion seen by the completion thread, settle.
   static bool tracing() {
     static const bool on = [] {
       const char* v = std::getenv("FLASHATTN_TRACE");
@@ -111,6 +112,13 @@ class AttentionCall final : public CpuTask {
     napi_value trace = nullptr, x = nullptr;
     if (napi_create_object(env, &trace) != napi_ok) return;
     const double us = 1e-3;
+    const auto since = [this](int64_t t) { return t > 0 ? static_cast<double>(t - t_start_ns) : 0.0; };
+    napi_create_double(env, since(t_parsed_ns) * us, &x);
+    napi_set_named_property(env, trace, "parseUs", x);
+    napi_create_double(env, since(t_planned_ns) * us, &x);
+    napi_set_named_property(env, trace, "planUs", x);
+    napi_create_double(env, since(t_launched_ns) * us, &x);
+    napi_set_named_property(env, trace, "launchUs", x);
     napi_create_double(env, (t_enqueued_ns - t_start_ns) * us, &x);
     napi_set_named_property(env, trace, "enqueueUs", x);
     napi_create_double(env, (t_done_ns > 0 ? t_done_ns - t_start_ns : 0) * us, &x);
@@ -245,6 +253,7 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
                                         (plan.reason.empty() ? std::string("no reason given") : plan.reason));
     }
   }
+  call->t_planned_ns = now_ns();
 
   for (Bound& b : call->inputs) {
     if (b.arg->on_device()) continue;
@@ -266,6 +275,7 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   } else {
     cuda::forward(device, p, plan, stream);
   }
+  call->t_launched_ns = now_ns();
   for (Bound& b : call->outputs) {
     if (b.arg->on_device()) continue;
     b.host = HostBlock::pinned(b.arg->bytes);
@@ -316,8 +326,10 @@ Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
   try {
     EnvState* state = EnvState::of(env);
     AttentionJob job = backward ? parse_backward(info[0]) : parse_forward(info[0]);
+    const int64_t t_parsed = now_ns();
     call = new AttentionCall(std::move(job));
     call->t_start_ns = t_start;
+    call->t_parsed_ns = t_parsed;
     call->op = op;
     call->shared = state->shared();
     for (TensorArg* t : call->job.inputs()) {

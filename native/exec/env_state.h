@@ -51,8 +51,9 @@ class Work {
   std::shared_ptr<EnvShared> shared;
   std::vector<napi_ref> refs;  // JS objects the settle step writes into
   std::string gpu_failure;     // set by the completion thread when the call's GPU work failed
-  // steady-clock ns: call start, end of the synchronous part, completion seen (FLASHATTN_TRACE)
-  int64_t t_start_ns = 0, t_enqueued_ns = 0, t_done_ns = 0;
+  // steady-clock ns (FLASHATTN_TRACE): call start, request read, outputs and plan (CUDA), kernel
+  // launched (CUDA), end of the synchronous part, completion seen
+  int64_t t_start_ns = 0, t_parsed_ns = 0, t_planned_ns = 0, t_launched_ns = 0, t_enqueued_ns = 0, t_done_ns = 0;
 };
 
 class EnvState {
