@@ -74,7 +74,7 @@ class AttentionCall final : public CpuTask {
     for (Bound& b : outputs) {
       const TensorArg& t = *b.arg;
       napi_value value = nullptr;
-      if (t.absent && b.dev) {
+      if (t.absent && job.on_device && b.dev) {
         value = DeviceBuffer::Adopt(env, b.dev);
       } else if (t.absent) {
         value = new_host_array(env, b.host, t.dtype);
@@ -225,11 +225,12 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   call->gpu_stream = stream;
   EnvState::of(env)->used_stream(core);
 
-  // Device pointers first, so the plan sees the real alignment.
+  // Device pointers first, so the plan sees the real alignment. A DeviceBuffer argument may be a
+  // view: its data starts `offset` elements into the buffer (TensorArg::data()).
   for (Bound& b : call->inputs) {
     if (b.arg->on_device()) {
       b.dev = b.arg->device;
-      b.ptr = b.dev->ptr;
+      b.ptr = b.arg->data();
     } else {
       b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
       b.ptr = b.dev->ptr;
@@ -238,10 +239,11 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   for (Bound& b : call->outputs) {
     if (!b.arg->absent && b.arg->on_device()) {
       b.dev = b.arg->device;
+      b.ptr = b.arg->data();
     } else {
       b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
+      b.ptr = b.dev->ptr;
     }
-    b.ptr = b.dev->ptr;
   }
   AttnParams p = job.params;
   call->bind(p);
@@ -277,7 +279,9 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   }
   call->t_launched_ns = now_ns();
   for (Bound& b : call->outputs) {
-    if (b.arg->on_device()) continue;
+    // Device outputs stay where they are: given ones, and absent ones of a DeviceTensor call
+    // (they become DeviceBuffers at settle). Only host outputs are downloaded.
+    if (b.arg->on_device() || (b.arg->absent && job.on_device)) continue;
     b.host = HostBlock::pinned(b.arg->bytes);
     cuda::copy_to_host(device, b.host.data(), b.ptr, b.arg->bytes, stream);
     keep_output(env, call, b);
