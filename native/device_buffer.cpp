@@ -28,6 +28,16 @@ using AdoptBox = std::shared_ptr<DeviceAllocation>;
 
 }  // namespace
 
+// What a DeviceBuffer reports to V8 as external memory: its size, capped at 4 MiB. The memory is
+// the GPU's, not the host heap's; reported in full, every 64 MiB output would push V8 past its
+// external-memory limit and force a full host GC on every call. Capped, a buffer that is dropped
+// without dispose() still weighs on the GC (so the finalizer frees it eventually), while dispose()
+// frees at once.
+static int64_t reported_bytes(size_t bytes) {
+  constexpr size_t kCap = size_t{4} << 20;
+  return static_cast<int64_t>(bytes < kCap ? bytes : kCap);
+}
+
 // ---- DeviceAllocation ------------------------------------------------------------------------
 
 #if FLASHATTN_WITH_CUDA
@@ -110,7 +120,7 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
           device_ = alloc_->device;
           bytes_ = alloc_->bytes;
           disposed_ = false;
-          Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes_));
+          Napi::MemoryManagement::AdjustExternalMemory(env, reported_bytes(bytes_));
           return;
         }
       }
@@ -127,7 +137,7 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
     device_ = device;
     bytes_ = static_cast<size_t>(bytes);
     disposed_ = false;
-    Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+    Napi::MemoryManagement::AdjustExternalMemory(env, reported_bytes(bytes_));
 #endif
   } catch (const Napi::Error&) {
     throw;
@@ -144,7 +154,7 @@ void DeviceBuffer::Release(napi_env env) noexcept {
   // Frees now, or when the last async op that uses the memory lets go of its reference.
   alloc_.reset();
   int64_t adjusted = 0;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(bytes_), &adjusted);  // status ignored: noexcept
+  napi_adjust_external_memory(env, -reported_bytes(bytes_), &adjusted);  // status ignored: noexcept
 }
 
 std::shared_ptr<DeviceAllocation> DeviceBuffer::Acquire(const std::string& what) const {

@@ -9,7 +9,8 @@
 // reference until it is disposed; every async op that uses the memory holds another (and a Ref
 // on the JS object). So dispose() during a copy or a kernel makes the buffer unusable at once
 // (E_DISPOSED for new work) but frees the memory only when the last op using it has finished.
-// The size is reported to V8 with AdjustExternalMemory(+bytes) and (-bytes) on release.
+// The size, capped at 4 MiB (device_buffer.cpp says why), is reported to V8 with
+// AdjustExternalMemory(+n) and (-n) on release.
 #pragma once
 
 #include <napi.h>
