@@ -20,6 +20,12 @@
 #include "kvcache/kv_request.h"
 #include "kvcache/kvcache.h"
 
+#if FLASHATTN_WITH_CUDA
+#include "api.h"
+#include "cuda_devices.h"
+#include "decode/api.h"
+#endif
+
 namespace flashattn::native {
 
 namespace {
@@ -59,6 +65,7 @@ class KvCacheCall final : public CpuTask {
         if (b.dev && (b.arg->absent || !b.arg->on_device())) b.dev->complete();
       }
     }
+    if (workspace) workspace->complete();
     if (failed) {
       reject(env, deferred, failure);
       return;
@@ -135,6 +142,7 @@ class KvCacheCall final : public CpuTask {
   std::shared_ptr<StreamCore> gpu_core;
   void* gpu_stream = nullptr;
   std::vector<Bound> inputs, caches, outputs;
+  std::shared_ptr<DeviceAllocation> workspace;  // the split-KV partial results (CUDA, splits > 1)
 
  private:
   // Copies the positions this call appended from the call's dense copy of a cache into the
@@ -178,13 +186,88 @@ void start_cpu_call(napi_env env, EnvState* state, KvCacheCall* call) {
   queue_cpu(env, call);
 }
 
-void start_cuda_call(napi_env, EnvState*, KvCacheCall*) {
 #if FLASHATTN_WITH_CUDA
-  fail(ErrorCode::kUnsupported, "the CUDA KV-cache path is not built yet; pass host tensors (CPU backend)");
-#else
-  fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
-#endif
+
+// Enqueues the whole call on the split-KV decode kernels: the DeviceBuffers are read and the caches
+// appended to in place. Throws before anything is enqueued, or sets *enqueued_any.
+void enqueue_cuda(napi_env env, KvCacheCall* call, bool* enqueued_any) {
+  KvCacheJob& job = call->job;
+  const int device = job.device;
+  const cuda::DeviceInfo& info = device_info(device);  // E_NO_DEVICE
+  std::shared_ptr<StreamCore> core = job.stream ? job.stream : default_stream(device);
+  void* stream = core->cuda_stream();
+  call->gpu_core = core;
+  call->gpu_stream = stream;
+  EnvState::of(env)->used_stream(core);
+  for (std::vector<Bound>* group : {&call->inputs, &call->caches, &call->outputs}) {
+    for (Bound& b : *group) {
+      if (b.arg->absent) {
+        b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
+        b.ptr = b.dev->ptr;
+      } else {
+        b.dev = b.arg->device;
+        b.ptr = b.arg->data();
+      }
+    }
+  }
+  decode::DecodeParams p = job.params;
+  call->bind(p);
+  if (p.rotary_cos != nullptr) {
+    // The decode kernels have no rotary step yet (docs/decode-notes.md); running without it would
+    // give a plausible wrong answer.
+    fail(ErrorCode::kUnsupported, "rotaryCos/rotarySin are not implemented by the CUDA decode kernels yet; rotate q and "
+                                  "kNew before the call, or run on host tensors (CPU backend)");
+  }
+  if (const char* why = decode::decode_unsupported(p)) {
+    fail(ErrorCode::kUnsupported, "no CUDA decode kernel serves this request on " + device_label(info) + ": " + why);
+  }
+  p.num_splits = decode::decode_num_splits(p, info.sm_count);
+  p.workspace_bytes = decode::decode_workspace_bytes(p, info.sm_count);
+  if (p.workspace_bytes > 0) call->workspace = std::make_shared<DeviceAllocation>(device, p.workspace_bytes, stream);
+  for (Bound& b : call->outputs) {
+    if (job.poison) {
+      *enqueued_any = true;
+      cuda::fill_bytes(device, b.ptr, 0xff, b.arg->bytes, stream);
+    }
+  }
+  *enqueued_any = true;
+  decode::decode_forward_on(device, p, call->workspace ? call->workspace->ptr : nullptr, static_cast<cudaStream_t>(stream));
 }
+
+void start_cuda_call(napi_env env, EnvState* state, KvCacheCall* call) {
+  bool enqueued_any = false;
+  try {
+    enqueue_cuda(env, call, &enqueued_any);
+  } catch (...) {
+    call->failure = current_failure(call->op);
+    call->failed = true;
+    if (!enqueued_any) throw;  // nothing on the stream uses the call's memory: the caller frees it now
+  }
+  state->begin(call);
+  void* event = nullptr;
+  try {
+    event = cuda::event_acquire(call->job.device);
+    cuda::event_record(call->job.device, event, call->gpu_stream);
+  } catch (...) {
+    // No completion signal: wait here (rare; the stream is broken) so the memory can be freed.
+    cuda::event_release(call->job.device, event);
+    if (!call->failed) {
+      call->failure = current_failure(call->op);
+      call->failed = true;
+    }
+    wait_stream_quietly(call->gpu_stream);
+    state->finish(call);
+    return;
+  }
+  call->t_enqueued_ns = now_ns();
+  watch(call, call->job.device, event, call->gpu_core.get());
+}
+
+#else
+
+void start_cuda_call(napi_env, EnvState*, KvCacheCall*) { fail(ErrorCode::kNoDevice, kBuiltWithoutCuda); }
+
+#endif  // FLASHATTN_WITH_CUDA
 
 }  // namespace
 
