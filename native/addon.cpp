@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "exec/env_state.h"
 #include "exec/stream.h"
+#include "kvcache/kvcache.h"
 #include "probe.h"
 #include "workers.h"
 
@@ -57,6 +58,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("select", Napi::Function::New(env, guarded<Select>, "select"));
   exports.Set("forward", Napi::Function::New(env, guarded<Forward>, "forward"));
   exports.Set("backward", Napi::Function::New(env, guarded<Backward>, "backward"));
+  exports.Set("kvcache", Napi::Function::New(env, guarded<KvCache>, "kvcache"));
   exports.Set("bench", Napi::Function::New(env, guarded<Bench>, "bench"));
   exports.Set("planFor", Napi::Function::New(env, guarded<PlanFor>, "planFor"));
   Napi::Function device_buffer = DeviceBuffer::Define(env);

@@ -111,6 +111,36 @@ export interface NativeBackwardRequest extends NativeCommon {
   deterministic: boolean;
 }
 
+/**
+ * KV-cache request (flash-attn's flash_attn_with_kvcache). Host arrays run on the CPU backend:
+ * every input and both caches are copied when the call starts; when it settles, out/lse are
+ * written (or returned) and the positions kNew/vNew were appended at are written into the caller's
+ * kCache/vCache arrays. DeviceBuffers: the caches are updated in place, in stream order.
+ * @internal
+ */
+export interface NativeKvCacheRequest extends NativeCommon {
+  /** [batch, seqlenQ, headsQ, headDim] */
+  q: NativeTensorArg;
+  /** [batchCache, maxSeqlen, headsKV, headDim], or paged [numBlocks, pageSize, headsKV, headDim]. */
+  kCache: NativeTensorArg;
+  vCache: NativeTensorArg;
+  /** int32 [batch]: tokens already in each row's cache. */
+  cacheSeqlens: NativeTensorArg;
+  /** [batch, seqlenNew, headsKV, headDim], appended at cacheSeqlens[b] before attending. */
+  kNew?: NativeTensorArg;
+  vNew?: NativeTensorArg;
+  /** int32 [batch, maxBlocksPerSeq]: a paged cache's physical block of each row's pages. */
+  blockTable?: NativeTensorArg;
+  /** int32 [batch]: the cache row of each batch row (contiguous caches). */
+  cacheBatchIdx?: NativeTensorArg;
+  /** q's dtype, [rotarySeqlen, rotaryDim / 2]. */
+  rotaryCos?: NativeTensorArg;
+  rotarySin?: NativeTensorArg;
+  rotaryInterleaved?: boolean;
+  out?: NativeTensorArg;
+  lse?: NativeTensorArg;
+}
+
 /** What a call resolves to: each output, the addon's own when it allocated it, else the caller's
  * host array (or undefined for a caller's DeviceBuffer, written in place). @internal */
 export type NativeOutput = NativeHostArray | NativeDeviceBuffer | undefined;
@@ -252,6 +282,8 @@ export interface NativeBinding {
   planFor(req: NativePlanForRequest): NativePlanForResult;
   forward(req: NativeForwardRequest): Promise<NativeForwardResult>;
   backward(req: NativeBackwardRequest): Promise<NativeBackwardResult>;
+  /** flashAttentionWithKVCache: append (optional), then attend to each row's cache. */
+  kvcache(req: NativeKvCacheRequest): Promise<NativeForwardResult>;
   /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
   bench(req: NativeBenchRequest): Promise<NativeBenchResult>;
   DeviceBuffer: NativeDeviceBufferConstructor;
@@ -265,6 +297,7 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'select',
   'forward',
   'backward',
+  'kvcache',
   'bench',
   'planFor',
   'DeviceBuffer',

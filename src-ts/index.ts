@@ -3,6 +3,8 @@ export { flashAttention, flashAttentionBackward } from './attention';
 export type { AttentionGradients, AttentionResult, Float16ArrayLike, Float16DType, OutDType } from './api-types';
 export type { BackwardCallOptions, ExecutionOptions, ForwardCallOptions, Layout } from './attention';
 export { DeviceTensor } from './device-tensor';
+export { flashAttentionWithKVCache } from './kvcache';
+export type { Int32Input, KVCacheOptions } from './kvcache';
 export { Stream } from './stream';
 export {
   bfloat16Bits,

@@ -37,6 +37,9 @@ size_t decode_workspace_bytes(const DecodeParams& p, int num_sms);
 // pointers on the current device; `workspace` holds params.workspace_bytes bytes (null when 0).
 void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream);
 
+// decode_forward on CUDA device `device`, made current on the calling thread first.
+void decode_forward_on(int device, const DecodeParams& p, void* workspace, cudaStream_t stream);
+
 // What ran, e.g. "decode d128 bf16 m16 splits 32" (for benches and inspect).
 std::string decode_kernel_name(const DecodeParams& p, int num_sms);
 

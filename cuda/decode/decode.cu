@@ -137,4 +137,9 @@ void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream)
   }
 }
 
+void decode_forward_on(int device, const DecodeParams& p, void* workspace, cudaStream_t stream) {
+  FA_CUDA_CHECK(cudaSetDevice(device));
+  decode_forward(p, workspace, stream);
+}
+
 }  // namespace flashattn::decode
