@@ -83,4 +83,22 @@ void keep_output(napi_env env, Work* work, Bound& b) {
   b.ref = static_cast<int>(work->refs.size()) - 1;
 }
 
+void* bound_ptr(std::initializer_list<std::vector<Bound>*> groups, const TensorArg& t) {
+  for (std::vector<Bound>* group : groups) {
+    for (Bound& b : *group) {
+      if (b.arg == &t) return b.ptr;
+    }
+  }
+  return nullptr;
+}
+
+void bind_cpu_outputs(napi_env env, Work* work, std::vector<Bound>& outputs, bool poison) {
+  for (Bound& b : outputs) {
+    b.host = HostBlock::plain(b.arg->bytes);
+    b.ptr = b.host.data();
+    if (poison) std::memset(b.ptr, 0xff, b.arg->bytes);
+    keep_output(env, work, b);
+  }
+}
+
 }  // namespace flashattn::native

@@ -6,11 +6,20 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
+#include <vector>
+
+#if FLASHATTN_WITH_CUDA
+#include "api.h"
+#endif
 
 #include "device_buffer.h"
+#include "errors.h"
+#include "exec/completion.h"
 #include "exec/env_state.h"
 #include "exec/host_memory.h"
+#include "exec/stream.h"
 #include "request/tensor.h"
 
 namespace flashattn::native {
@@ -37,5 +46,62 @@ void copy_in(Bound& b, HostBlock block);
 // A caller-provided host output: keeps a reference to its array in work->refs (b.ref) so the
 // settle step can write into it.
 void keep_output(napi_env env, Work* work, Bound& b);
+
+// Where the backend reads or writes `t`: the ptr of its Bound in `groups`, else nullptr (a role the
+// request left out).
+void* bound_ptr(std::initializer_list<std::vector<Bound>*> groups, const TensorArg& t);
+
+// The outputs of a CPU call: owned blocks the backend writes (filled with NaN bits first when
+// `poison`, which proves in the tests that every element is written), kept for the settle step.
+void bind_cpu_outputs(napi_env env, Work* work, std::vector<Bound>& outputs, bool poison);
+
+// The end of a CPU call's start, once its inputs are bound: outputs bound, then the call queued on
+// its Stream (or the pool) to run on a libuv thread. Call: a CpuTask with job.stream, job.poison
+// and outputs.
+template <typename Call>
+void queue_cpu_call(napi_env env, EnvState* state, Call* call) {
+  bind_cpu_outputs(env, call, call->outputs, call->job.poison);
+  call->stream = call->job.stream;
+  call->state = state;
+  call->t_enqueued_ns = now_ns();
+  queue_cpu(env, call);
+}
+
+#if FLASHATTN_WITH_CUDA
+// The start of a CUDA call of any kind: `enqueue(&enqueued_any)` puts its work on call->gpu_stream;
+// then an event is recorded behind it and the completion thread takes the call. If enqueue throws
+// before anything was enqueued, the throw goes to the caller (who frees the call); once work is on
+// the stream, a failure is recorded on the call, which still settles after the stream passes it.
+// Call: a Work with job.device, gpu_stream, gpu_core, op, failure and failed.
+template <typename Call, typename Enqueue>
+void start_on_stream(EnvState* state, Call* call, Enqueue&& enqueue) {
+  bool enqueued_any = false;
+  try {
+    enqueue(&enqueued_any);
+  } catch (...) {
+    call->failure = current_failure(call->op);
+    call->failed = true;
+    if (!enqueued_any) throw;  // nothing on the stream uses the call's memory: the caller frees it now
+  }
+  state->begin(call);
+  void* event = nullptr;
+  try {
+    event = cuda::event_acquire(call->job.device);
+    cuda::event_record(call->job.device, event, call->gpu_stream);
+  } catch (...) {
+    // No completion signal: wait here (rare; the stream is broken) so the memory can be freed.
+    cuda::event_release(call->job.device, event);
+    if (!call->failed) {
+      call->failure = current_failure(call->op);
+      call->failed = true;
+    }
+    wait_stream_quietly(call->gpu_stream);
+    state->finish(call);
+    return;
+  }
+  call->t_enqueued_ns = now_ns();
+  watch(call, call->job.device, event, call->gpu_core.get());
+}
+#endif
 
 }  // namespace flashattn::native

@@ -164,15 +164,7 @@ class AttentionCall final : public CpuTask {
  public:
   // Points params at the bound tensors.
   void bind(AttnParams& p) {
-    auto at = [this](const TensorArg& t) -> void* {
-      for (Bound& b : inputs) {
-        if (b.arg == &t) return b.ptr;
-      }
-      for (Bound& b : outputs) {
-        if (b.arg == &t) return b.ptr;
-      }
-      return nullptr;
-    };
+    auto at = [this](const TensorArg& t) { return bound_ptr({&inputs, &outputs}, t); };
     p.q = at(job.q);
     p.k = at(job.k);
     p.v = at(job.v);
@@ -195,17 +187,7 @@ void start_cpu_call(napi_env env, EnvState* state, AttentionCall* call) {
     copy_in(b, HostBlock::plain(b.arg->bytes));
     b.ptr = b.host.data();
   }
-  for (Bound& b : call->outputs) {
-    b.host = HostBlock::plain(b.arg->bytes);
-    b.ptr = b.host.data();
-    // The backend writes every element; poisoning proves it in the tests.
-    if (call->job.poison) std::memset(b.ptr, 0xff, b.arg->bytes);
-    keep_output(env, call, b);
-  }
-  call->stream = call->job.stream;
-  call->state = state;
-  call->t_enqueued_ns = now_ns();
-  queue_cpu(env, call);
+  queue_cpu_call(env, state, call);
 }
 
 #if FLASHATTN_WITH_CUDA
@@ -291,32 +273,7 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
 }
 
 void start_cuda_call(napi_env env, EnvState* state, AttentionCall* call) {
-  bool enqueued_any = false;
-  try {
-    enqueue_cuda(env, call, &enqueued_any);
-  } catch (...) {
-    call->failure = current_failure(call->op);
-    call->failed = true;
-    if (!enqueued_any) throw;  // nothing on the stream uses the call's memory: the caller frees it now
-  }
-  state->begin(call);
-  void* event = nullptr;
-  try {
-    event = cuda::event_acquire(call->job.device);
-    cuda::event_record(call->job.device, event, call->gpu_stream);
-  } catch (...) {
-    // No completion signal: wait here (rare; the stream is broken) so the memory can be freed.
-    cuda::event_release(call->job.device, event);
-    if (!call->failed) {
-      call->failure = current_failure(call->op);
-      call->failed = true;
-    }
-    wait_stream_quietly(call->gpu_stream);
-    state->finish(call);
-    return;
-  }
-  call->t_enqueued_ns = now_ns();
-  watch(call, call->job.device, event, call->gpu_core.get());
+  start_on_stream(state, call, [&](bool* enqueued_any) { enqueue_cuda(env, call, enqueued_any); });
 }
 
 #endif  // FLASHATTN_WITH_CUDA

@@ -112,45 +112,16 @@ std::vector<int32_t> host_values(const TensorArg& t) {
   return v;
 }
 
-Strides strides_of(const TensorArg& t) {
-  Strides st;
-  st.batch = t.strides[0];
-  st.row = t.strides[1];
-  st.head = t.strides[2];
-  return st;
-}
 
-// All host arrays, or all DeviceBuffers on the request's device; DeviceBuffers need backend 'cuda'.
+// All host arrays, or all DeviceBuffers on the request's device (request.h); on backend 'cuda'
+// DeviceBuffers only.
 void check_placement(KvCacheJob& job, const std::vector<TensorArg*>& all) {
-  const TensorArg* host = nullptr;
-  const TensorArg* device = nullptr;
-  for (const TensorArg* t : all) {
-    if (t->absent) continue;
-    if (t->on_device()) {
-      if (!device) device = t;
-    } else if (!host) {
-      host = t;
-    }
-  }
-  if (device && job.backend == Backend::kCpu) {
-    fail(ErrorCode::kArg, device->name + ".data is a DeviceBuffer, but backend 'cpu' needs host typed arrays");
-  }
-  if (device && host) {
-    fail(ErrorCode::kArg, "the tensors of one request must be all host typed arrays or all DeviceBuffers, but " +
-                              host->name + ".data is a " + host->kind + " and " + device->name + ".data is a DeviceBuffer");
-  }
-  for (const TensorArg* t : all) {
-    if (!t->absent && t->on_device() && t->device->device != job.device) {
-      fail(ErrorCode::kArg, t->name + ".data is a DeviceBuffer on device " + str(t->device->device) +
-                                ", but the request runs on device " + str(job.device));
-    }
-  }
+  const TensorArg* host = flashattn::native::check_placement(job.backend, job.device, all, &job.on_device);
   if (job.backend == Backend::kCuda && host != nullptr) {
     // The caches are updated in place; on the GPU that needs them to live there.
     fail(ErrorCode::kUnsupported, "backend 'cuda' takes DeviceBuffers only (the cache is updated in place on the "
                                   "device); " + host->name + ".data is a " + host->kind);
   }
-  job.on_device = device != nullptr;
 }
 
 // The values of the host int32 tensors, checked against the cache they index; fills job.appended.

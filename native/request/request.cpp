@@ -150,19 +150,9 @@ void check_tensors(AttentionJob& job) {
   }
 }
 
-// The 4-D strides of a (b, s, heads, d) tensor as AttnParams takes them.
-Strides strides_of(const TensorArg& t) {
-  Strides st;
-  st.batch = t.strides[0];
-  st.row = t.strides[1];
-  st.head = t.strides[2];
-  return st;
-}
+}  // namespace
 
-// All host arrays, or all DeviceBuffers on the request's device; DeviceBuffers need backend 'cuda'.
-void check_placement(AttentionJob& job) {
-  std::vector<TensorArg*> all = job.inputs();
-  for (TensorArg* t : job.outputs()) all.push_back(t);
+const TensorArg* check_placement(Backend backend, int device_index, const std::vector<TensorArg*>& all, bool* on_device) {
   const TensorArg* host = nullptr;    // the first host array
   const TensorArg* device = nullptr;  // the first DeviceBuffer
   for (const TensorArg* t : all) {
@@ -173,7 +163,7 @@ void check_placement(AttentionJob& job) {
       host = t;
     }
   }
-  if (device && job.backend == Backend::kCpu) {
+  if (device && backend == Backend::kCpu) {
     fail(ErrorCode::kArg, device->name + ".data is a DeviceBuffer, but backend 'cpu' needs host typed arrays "
                                          "(use backend 'cuda', or download() the buffer first)");
   }
@@ -182,12 +172,21 @@ void check_placement(AttentionJob& job) {
                               host->name + ".data is a " + host->kind + " and " + device->name + ".data is a DeviceBuffer");
   }
   for (const TensorArg* t : all) {
-    if (!t->absent && t->on_device() && t->device->device != job.device) {
+    if (!t->absent && t->on_device() && t->device->device != device_index) {
       fail(ErrorCode::kArg, t->name + ".data is a DeviceBuffer on device " + str(t->device->device) +
-                                ", but the request runs on device " + str(job.device));
+                                ", but the request runs on device " + str(device_index));
     }
   }
-  job.on_device = device != nullptr;
+  *on_device = device != nullptr;
+  return host;
+}
+
+namespace {
+
+void check_placement(AttentionJob& job) {
+  std::vector<TensorArg*> all = job.inputs();
+  for (TensorArg* t : job.outputs()) all.push_back(t);
+  (void)flashattn::native::check_placement(job.backend, job.device, all, &job.on_device);
 }
 
 

@@ -54,6 +54,10 @@ std::string head_dim_problem(int64_t d, const std::string& path);
 
 // Outputs (out, lse; dq, dk, dv) may be left out of the request: they are then marked absent,
 // with the shape and dtype they must have, and the execution layer allocates them.
+// All host arrays, or all DeviceBuffers on `device`; DeviceBuffers need backend 'cuda' (E_ARG
+// otherwise). Absent outputs are skipped. Sets *on_device; returns the first host array, if any.
+const TensorArg* check_placement(Backend backend, int device, const std::vector<TensorArg*>& all, bool* on_device);
+
 AttentionJob parse_forward(Napi::Value request);
 AttentionJob parse_backward(Napi::Value request);
 

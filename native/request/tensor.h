@@ -71,6 +71,15 @@ std::string shape_text(const TensorArg& t);
 // Whether no two elements of the view share memory (what an output must satisfy).
 bool non_overlapping(const TensorArg& t);
 
+// The 4-D strides of a (b, s, heads, d) tensor as AttnParams takes them.
+inline Strides strides_of(const TensorArg& t) {
+  Strides st;
+  st.batch = t.strides[0];
+  st.row = t.strides[1];
+  st.head = t.strides[2];
+  return st;
+}
+
 // Host views: copy a (possibly strided) view into contiguous memory, and back.
 void gather(const TensorArg& t, const void* base, void* dst);
 void scatter(const TensorArg& t, const void* src, void* base);
