@@ -92,6 +92,26 @@ void* bound_ptr(std::initializer_list<std::vector<Bound>*> groups, const TensorA
   return nullptr;
 }
 
+void complete_owned(std::initializer_list<std::vector<Bound>*> groups) {
+  for (std::vector<Bound>* group : groups) {
+    for (Bound& b : *group) {
+      if (b.dev && (b.arg->absent || !b.arg->on_device())) b.dev->complete();
+    }
+  }
+}
+
+#if FLASHATTN_WITH_CUDA
+void bind_device(Bound& b, int device, void* stream) {
+  if (!b.arg->absent && b.arg->on_device()) {
+    b.dev = b.arg->device;
+    b.ptr = b.arg->data();
+  } else {
+    b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
+    b.ptr = b.dev->ptr;
+  }
+}
+#endif
+
 void bind_cpu_outputs(napi_env env, Work* work, std::vector<Bound>& outputs, bool poison) {
   for (Bound& b : outputs) {
     b.host = HostBlock::plain(b.arg->bytes);

@@ -51,6 +51,10 @@ void keep_output(napi_env env, Work* work, Bound& b);
 // request left out).
 void* bound_ptr(std::initializer_list<std::vector<Bound>*> groups, const TensorArg& t);
 
+// Settle: the staging copies and allocated outputs in `groups` (what the call itself allocated, not
+// the caller's DeviceBuffers) are free of stream order now that the call's work has completed.
+void complete_owned(std::initializer_list<std::vector<Bound>*> groups);
+
 // The outputs of a CPU call: owned blocks the backend writes (filled with NaN bits first when
 // `poison`, which proves in the tests that every element is written), kept for the settle step.
 void bind_cpu_outputs(napi_env env, Work* work, std::vector<Bound>& outputs, bool poison);
@@ -68,6 +72,21 @@ void queue_cpu_call(napi_env env, EnvState* state, Call* call) {
 }
 
 #if FLASHATTN_WITH_CUDA
+// A CUDA call's stream: its Stream's, or a default stream of `device`; recorded on the call (and on
+// its environment, for the teardown wait). Call: a Work with gpu_core and gpu_stream.
+template <typename Call>
+void* take_stream(napi_env env, Call* call, const std::shared_ptr<StreamCore>& requested, int device) {
+  std::shared_ptr<StreamCore> core = requested ? requested : default_stream(device);
+  call->gpu_core = core;
+  call->gpu_stream = core->cuda_stream();
+  EnvState::of(env)->used_stream(core);
+  return call->gpu_stream;
+}
+
+// Binds b on the device: a given DeviceBuffer in place (at its view's offset), anything else (a
+// host input to upload, an output left out) to a new stream-ordered allocation of its size.
+void bind_device(Bound& b, int device, void* stream);
+
 // The start of a CUDA call of any kind: `enqueue(&enqueued_any)` puts its work on call->gpu_stream;
 // then an event is recorded behind it and the completion thread takes the call. If enqueue throws
 // before anything was enqueued, the throw goes to the caller (who frees the call); once work is on

@@ -55,11 +55,7 @@ class AttentionCall final : public CpuTask {
   void settle(napi_env env) override {
     // The call's work has completed: its staging and output memory is now free of stream order
     // (reusable from the device cache on any stream once released).
-    for (std::vector<Bound>* group : {&inputs, &outputs}) {
-      for (Bound& b : *group) {
-        if (b.dev && (b.arg->absent || !b.arg->on_device())) b.dev->complete();
-      }
-    }
+    complete_owned({&inputs, &outputs});
     if (failed) {
       reject(env, deferred, failure);
       return;
@@ -119,9 +115,9 @@ class AttentionCall final : public CpuTask {
     napi_set_named_property(env, trace, "planUs", x);
     napi_create_double(env, since(t_launched_ns) * us, &x);
     napi_set_named_property(env, trace, "launchUs", x);
-    napi_create_double(env, (t_enqueued_ns - t_start_ns) * us, &x);
+    napi_create_double(env, since(t_enqueued_ns) * us, &x);
     napi_set_named_property(env, trace, "enqueueUs", x);
-    napi_create_double(env, (t_done_ns > 0 ? t_done_ns - t_start_ns : 0) * us, &x);
+    napi_create_double(env, since(t_done_ns) * us, &x);
     napi_set_named_property(env, trace, "doneUs", x);
     napi_create_double(env, (now_ns() - t_start_ns) * us, &x);
     napi_set_named_property(env, trace, "settleUs", x);
@@ -201,31 +197,11 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   const cuda::DeviceInfo& info = device_info(device);  // E_NO_DEVICE
   const cuda::Op op = job.backward ? cuda::Op::kBackward : cuda::Op::kForward;
 
-  std::shared_ptr<StreamCore> core = job.stream ? job.stream : default_stream(device);
-  void* stream = core->cuda_stream();
-  call->gpu_core = core;
-  call->gpu_stream = stream;
-  EnvState::of(env)->used_stream(core);
+  void* stream = take_stream(env, call, job.stream, device);
 
-  // Device pointers first, so the plan sees the real alignment. A DeviceBuffer argument may be a
-  // view: its data starts `offset` elements into the buffer (TensorArg::data()).
-  for (Bound& b : call->inputs) {
-    if (b.arg->on_device()) {
-      b.dev = b.arg->device;
-      b.ptr = b.arg->data();
-    } else {
-      b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
-      b.ptr = b.dev->ptr;
-    }
-  }
-  for (Bound& b : call->outputs) {
-    if (!b.arg->absent && b.arg->on_device()) {
-      b.dev = b.arg->device;
-      b.ptr = b.arg->data();
-    } else {
-      b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
-      b.ptr = b.dev->ptr;
-    }
+  // Device pointers first, so the plan sees the real alignment.
+  for (std::vector<Bound>* group : {&call->inputs, &call->outputs}) {
+    for (Bound& b : *group) bind_device(b, device, stream);
   }
   AttnParams p = job.params;
   call->bind(p);

@@ -60,11 +60,7 @@ class KvCacheCall final : public CpuTask {
   }
 
   void settle(napi_env env) override {
-    for (std::vector<Bound>* group : {&inputs, &caches, &outputs}) {
-      for (Bound& b : *group) {
-        if (b.dev && (b.arg->absent || !b.arg->on_device())) b.dev->complete();
-      }
-    }
+    complete_owned({&inputs, &caches, &outputs});
     if (workspace) workspace->complete();
     if (failed) {
       reject(env, deferred, failure);
@@ -177,21 +173,10 @@ void enqueue_cuda(napi_env env, KvCacheCall* call, bool* enqueued_any) {
   KvCacheJob& job = call->job;
   const int device = job.device;
   const cuda::DeviceInfo& info = device_info(device);  // E_NO_DEVICE
-  std::shared_ptr<StreamCore> core = job.stream ? job.stream : default_stream(device);
-  void* stream = core->cuda_stream();
-  call->gpu_core = core;
-  call->gpu_stream = stream;
-  EnvState::of(env)->used_stream(core);
+  void* stream = take_stream(env, call, job.stream, device);
+  // Every given tensor is a DeviceBuffer here (check_placement); absent outputs are allocated.
   for (std::vector<Bound>* group : {&call->inputs, &call->caches, &call->outputs}) {
-    for (Bound& b : *group) {
-      if (b.arg->absent) {
-        b.dev = std::make_shared<DeviceAllocation>(device, b.arg->bytes, stream);
-        b.ptr = b.dev->ptr;
-      } else {
-        b.dev = b.arg->device;
-        b.ptr = b.arg->data();
-      }
-    }
+    for (Bound& b : *group) bind_device(b, device, stream);
   }
   decode::DecodeParams p = job.params;
   call->bind(p);
