@@ -40,6 +40,10 @@ function project(build, extra) {
 // The type tests (test/types/) compile declarations and load no addon: they run in the first
 // project only.
 module.exports = {
+  // CI machines have two cores shared by jest's workers and the child processes some tests spawn:
+  // a test's time there is several times its time on a workstation. A test that hangs still
+  // fails, after two minutes instead of jest's default five seconds.
+  testTimeout: 120_000,
   projects: found.map((b, i) =>
     project(b, { testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/gpu/', ...(i > 0 ? ['<rootDir>/test/types/'] : [])] }),
   ),

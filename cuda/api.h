@@ -130,4 +130,8 @@ struct BenchResult {
 
 BenchResult bench(int device, const BenchRequest& request);
 
+// Times the split-KV decode kernels (decode_forward: splits plus combine) with CUDA events, the
+// split count and workspace planned from the device's SM count as the API plans them.
+BenchResult bench_decode(int device, const DecodeBenchRequest& request);
+
 }  // namespace flashattn::cuda

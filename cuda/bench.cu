@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "common/check.h"
+#include "decode/api.h"
 #include "sm80/launch.h"
 
 namespace flashattn::cuda {
@@ -86,6 +87,41 @@ struct BenchResources {
   }
 };
 
+// Warm-up, then `iters` runs each between its own event pair on res.stream; fills result.ms and
+// result.peak_extra_bytes (the default pool's high-water mark over the timed runs).
+template <typename Run>
+void time_runs(BenchResources& res, int warmup, int iters, const Run& run_once, BenchResult& result) {
+  const int device = res.device;
+  for (int i = 0; i < warmup; ++i) run_once();
+  check(cudaStreamSynchronize(res.stream), "bench warm-up");
+
+  cudaMemPool_t pool = nullptr;
+  check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+  // DeviceBuffers also come from this pool (cuda/runtime.cu): count only what the runs add.
+  uint64_t zero = 0, in_use = 0;
+  check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &in_use), "cudaMemPoolGetAttribute(UsedMemCurrent)");
+  check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
+
+  std::vector<cudaEvent_t> start(iters), stop(iters);
+  for (int i = 0; i < iters; ++i) {
+    start[i] = res.event();
+    stop[i] = res.event();
+  }
+  for (int i = 0; i < iters; ++i) {
+    check(cudaEventRecord(start[i], res.stream), "cudaEventRecord");
+    run_once();
+    check(cudaEventRecord(stop[i], res.stream), "cudaEventRecord");
+  }
+  check(cudaStreamSynchronize(res.stream), "bench timed runs");
+  result.ms.resize(iters);
+  for (int i = 0; i < iters; ++i) {
+    check(cudaEventElapsedTime(&result.ms[i], start[i], stop[i]), "cudaEventElapsedTime");
+  }
+  uint64_t high = 0;
+  check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high), "cudaMemPoolGetAttribute(UsedMemHigh)");
+  result.peak_extra_bytes = static_cast<size_t>(high > in_use ? high - in_use : 0);
+}
+
 }  // namespace
 
 BenchResult bench(int device, const BenchRequest& req) {
@@ -148,34 +184,118 @@ BenchResult bench(int device, const BenchRequest& req) {
       backward(device, p, sel, res.stream);
     }
   };
-  for (int i = 0; i < req.warmup; ++i) run_once();
-  check(cudaStreamSynchronize(res.stream), "bench warm-up");
+  time_runs(res, req.warmup, req.iters, run_once, result);
+  return result;
+}
 
-  cudaMemPool_t pool = nullptr;
-  check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
-  // DeviceBuffers also come from this pool (cuda/runtime.cu): count only what the runs add.
-  uint64_t zero = 0, in_use = 0;
-  check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &in_use), "cudaMemPoolGetAttribute(UsedMemCurrent)");
-  check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
+BenchResult bench_decode(int device, const DecodeBenchRequest& req) {
+  check(cudaSetDevice(device), "cudaSetDevice");
+  if (req.dtype != DType::kFloat16 && req.dtype != DType::kBFloat16) {
+    fail(std::string("bench: the decode kernels take float16 or bfloat16, got ") + dtype_name(req.dtype));
+  }
+  if (req.b <= 0 || req.s_q <= 0 || req.h <= 0 || req.h_k <= 0 || req.d <= 0 || req.context <= 0 ||
+      req.page_size < 0 || req.h % req.h_k != 0) {
+    fail("bench: decode sizes must be positive and heads a multiple of KV heads");
+  }
+  if (req.iters <= 0 || req.warmup < 0) fail("bench: iters must be positive and warmup non-negative");
+  decode::DecodeParams p;
+  p.dtype = req.dtype;
+  p.b = req.b;
+  p.s_q = req.s_q;
+  p.h = req.h;
+  p.h_k = req.h_k;
+  p.d = req.d;
+  p.scale = 1.f / std::sqrt(static_cast<float>(p.d));
+  const bool paged = req.page_size > 0;
+  // Keys per cache row (contiguous) or block (paged), and rows or blocks in the cache.
+  const int rows_per = paged ? req.page_size : req.context;
+  const int blocks_per_seq = paged ? (req.context + req.page_size - 1) / req.page_size : 1;
+  const size_t units = static_cast<size_t>(p.b) * blocks_per_seq;
+  if (paged) {
+    p.page_size = req.page_size;
+    p.max_blocks_per_seq = blocks_per_seq;
+    p.num_blocks = static_cast<int>(units);
+    p.block_table_batch_stride = blocks_per_seq;
+  } else {
+    p.max_seqlen = req.context;
+    p.batch_cache = p.b;
+  }
+  p.q_stride = contiguous_strides(p.s_q, p.h, p.d);
+  p.o_stride = p.q_stride;
+  p.k_stride = contiguous_strides(rows_per, p.h_k, p.d);
+  p.v_stride = p.k_stride;
 
-  std::vector<cudaEvent_t> start(req.iters), stop(req.iters);
-  for (int i = 0; i < req.iters; ++i) {
-    start[i] = res.event();
-    stop[i] = res.event();
+  BenchResources res;
+  res.device = device;
+  check(cudaStreamCreateWithFlags(&res.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  const size_t elem = dtype_size(p.dtype);
+  const size_t nq = static_cast<size_t>(p.b) * p.s_q * p.h * p.d;
+  const size_t nk = units * rows_per * p.h_k * p.d;
+  p.q = res.alloc(nq * elem, "q");
+  // Runs cycle through enough copies of the cache that each one reads K/V from memory, not from
+  // the L2 left warm by the run before (a server reads every layer's cache in turn between two
+  // calls for one layer): copies until they span four times the L2, at most 16.
+  int l2 = 0;
+  check(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device), "cudaDeviceGetAttribute(L2CacheSize)");
+  const size_t kv_bytes = 2 * nk * elem;
+  const int copies =
+      req.cold_l2 ? static_cast<int>(std::clamp<size_t>((4 * static_cast<size_t>(l2) + kv_bytes - 1) / kv_bytes, 1, 16)) : 1;
+  std::vector<void*> k_copies(copies), v_copies(copies);
+  for (int c = 0; c < copies; ++c) {
+    k_copies[c] = res.alloc(nk * elem, "k cache");
+    v_copies[c] = res.alloc(nk * elem, "v cache");
+    fill_random(k_copies[c], nk, p.dtype, 2 + 2 * c, res.stream);
+    fill_random(v_copies[c], nk, p.dtype, 3 + 2 * c, res.stream);
   }
-  for (int i = 0; i < req.iters; ++i) {
-    check(cudaEventRecord(start[i], res.stream), "cudaEventRecord");
-    run_once();
-    check(cudaEventRecord(stop[i], res.stream), "cudaEventRecord");
+  p.k_cache = k_copies[0];
+  p.v_cache = v_copies[0];
+  p.out = res.alloc(nq * elem, "out");
+  p.lse = static_cast<float*>(res.alloc(sizeof(float) * static_cast<size_t>(p.b) * p.h * p.s_q, "lse"));
+  fill_random(const_cast<void*>(p.q), nq, p.dtype, 1, res.stream);
+
+  // Every row at full length; a paged cache's blocks in a fixed shuffled order, as a server's
+  // allocator leaves them after a while (neighbouring logical blocks are not neighbours in memory).
+  std::vector<int32_t> lengths(p.b, req.context);
+  std::vector<int32_t> table(paged ? units : 0);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
+  uint64_t state = 0x2545f4914f6cdd1dull;
+  for (size_t i = table.size(); i > 1; --i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    std::swap(table[i - 1], table[(state >> 33) % i]);
   }
-  check(cudaStreamSynchronize(res.stream), "bench timed runs");
-  result.ms.resize(req.iters);
-  for (int i = 0; i < req.iters; ++i) {
-    check(cudaEventElapsedTime(&result.ms[i], start[i], stop[i]), "cudaEventElapsedTime");
+  auto* seqlens = static_cast<int32_t*>(res.alloc(lengths.size() * sizeof(int32_t), "cache seqlens"));
+  check(cudaMemcpyAsync(seqlens, lengths.data(), lengths.size() * sizeof(int32_t), cudaMemcpyHostToDevice, res.stream),
+        "cudaMemcpyAsync(cache seqlens)");
+  p.cache_seqlens = seqlens;
+  if (paged) {
+    auto* bt = static_cast<int32_t*>(res.alloc(table.size() * sizeof(int32_t), "block table"));
+    check(cudaMemcpyAsync(bt, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice, res.stream),
+          "cudaMemcpyAsync(block table)");
+    p.block_table = bt;
   }
-  uint64_t high = 0;
-  check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high), "cudaMemPoolGetAttribute(UsedMemHigh)");
-  result.peak_extra_bytes = static_cast<size_t>(high > in_use ? high - in_use : 0);
+  // The host vectors must outlive the copies.
+  check(cudaStreamSynchronize(res.stream), "bench decode set-up");
+
+  int sms = 0;
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  p.num_splits = req.num_splits > 0 ? req.num_splits : decode::decode_num_splits(p, sms);
+  p.workspace_bytes = decode::decode_workspace_bytes(p, sms);
+  void* workspace = p.workspace_bytes > 0 ? res.alloc(p.workspace_bytes, "decode workspace") : nullptr;
+  if (const char* why = decode::decode_unsupported(p)) fail(std::string("bench: decode: ") + why);
+
+  BenchResult result;
+  result.kernel = decode::decode_kernel_name(p, sms);
+  // The workspace comes from cudaMalloc here; the API takes it from the pool per call.
+  result.peak_extra_bytes = p.workspace_bytes;
+  BenchResult timed;
+  int run = 0;
+  time_runs(res, req.warmup, req.iters, [&]() {
+    p.k_cache = k_copies[run % copies];
+    p.v_cache = v_copies[run % copies];
+    ++run;
+    decode::decode_forward(p, workspace, res.stream);
+  }, timed);
+  result.ms = std::move(timed.ms);
   return result;
 }
 

@@ -131,4 +131,20 @@ inline void key_range(int i, int s_q, int s_k, int window_left, int window_right
   *hi = static_cast<int>(r < l ? l : r);
 }
 
+// One decode shape for cuda::bench_decode (cuda/api.h; native/ reads it in either build): q
+// (b, s_q, h, d) against a cache of `context` keys per row, contiguous (page_size 0) or paged
+// through a shuffled block table; every row at full length.
+struct DecodeBenchRequest {
+  DType dtype = DType::kBFloat16;
+  int b = 1, s_q = 1, h = 32, h_k = 8, d = 128;
+  int context = 8192;
+  int page_size = 0;  // 0: contiguous cache (b, context, h_k, d); else blocks of page_size keys
+  // true: each run reads a cache copy the run before did not leave in the L2; false: one cache
+  // that stays in the L2 when it fits.
+  bool cold_l2 = true;
+  int num_splits = 0;  // 0: decode_num_splits' choice, as the API makes it; else this many
+  int warmup = 5;
+  int iters = 20;
+};
+
 }  // namespace flashattn

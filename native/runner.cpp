@@ -17,6 +17,18 @@
 
 namespace flashattn::native {
 
+#if FLASHATTN_WITH_CUDA
+namespace {
+BenchOutcome outcome_of(cuda::BenchResult&& result) {
+  BenchOutcome outcome;
+  outcome.ms = std::move(result.ms);
+  outcome.peak_extra_bytes = result.peak_extra_bytes;
+  outcome.kernel = std::move(result.kernel);
+  return outcome;
+}
+}  // namespace
+#endif
+
 BenchOutcome run_bench(const BenchQuery& query) {
 #if FLASHATTN_WITH_CUDA
   const cuda::DeviceInfo& info = device_info(query.device);
@@ -33,12 +45,17 @@ BenchOutcome run_bench(const BenchQuery& query) {
   request.shape = query.params;
   request.warmup = query.warmup;
   request.iters = query.iters;
-  cuda::BenchResult result = cuda::bench(query.device, request);
-  BenchOutcome outcome;
-  outcome.ms = std::move(result.ms);
-  outcome.peak_extra_bytes = result.peak_extra_bytes;
-  outcome.kernel = std::move(result.kernel);
-  return outcome;
+  return outcome_of(cuda::bench(query.device, request));
+#else
+  (void)query;
+  fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#endif
+}
+
+BenchOutcome run_decode_bench(const DecodeBenchQuery& query) {
+#if FLASHATTN_WITH_CUDA
+  (void)device_info(query.device);  // E_NO_DEVICE for an index past the devices
+  return outcome_of(cuda::bench_decode(query.device, query.shape));
 #else
   (void)query;
   fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);

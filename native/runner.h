@@ -22,6 +22,13 @@ struct BenchOutcome {
 };
 BenchOutcome run_bench(const BenchQuery& query);
 
+// One decode shape for cuda::bench_decode (binding.ts benchDecode).
+struct DecodeBenchQuery {
+  int device = 0;
+  DecodeBenchRequest shape;
+};
+BenchOutcome run_decode_bench(const DecodeBenchQuery& query);
+
 // Copies between a host range and a device allocation, waiting for the copy to finish.
 
 }  // namespace flashattn::native

@@ -1,9 +1,13 @@
 // workers.cpp — the bench as an AsyncWorker (forward, backward and copies: exec/calls.cpp).
 #include "workers.h"
 
+#include <cstdint>
+#include <string>
 #include <utility>
 
+#include "fields.h"
 #include "request/request.h"
+#include "request/tensor.h"
 #include "runner.h"
 
 namespace flashattn::native {
@@ -60,12 +64,14 @@ namespace {
 
 // ---- bench -----------------------------------------------------------------------------------
 
+// Runs `Query` through `run` (cuda::bench or cuda::bench_decode) on the worker thread.
+template <typename Query, BenchOutcome (*run)(const Query&)>
 class BenchWorker final : public PromiseWorker {
  public:
-  BenchWorker(Napi::Env env, BenchQuery query) : PromiseWorker(env, "bench"), query_(std::move(query)) {}
+  BenchWorker(Napi::Env env, const char* op, Query query) : PromiseWorker(env, op), query_(std::move(query)) {}
 
  protected:
-  void Run() override { outcome_ = run_bench(query_); }
+  void Run() override { outcome_ = run(query_); }
 
   Napi::Value Result(Napi::Env env) override {
     Napi::Array ms = Napi::Array::New(env, outcome_.ms.size());
@@ -80,9 +86,39 @@ class BenchWorker final : public PromiseWorker {
   }
 
  private:
-  BenchQuery query_;
+  Query query_;
   BenchOutcome outcome_;
 };
+
+int read_size(const Napi::Object& req, const char* key, int64_t max) {
+  return static_cast<int>(read_integer(field(req, key), key, 1, max, "a positive integer"));
+}
+
+DecodeBenchQuery parse_decode_bench(Napi::Value request) {
+  const Napi::Object req = as_object(request, "the request");
+  DecodeBenchQuery q;
+  q.device = static_cast<int>(
+      read_integer(field(req, "device"), "device", 0, INT32_MAX, "a non-negative integer (a CUDA device index)"));
+  DecodeBenchRequest& s = q.shape;
+  s.dtype = read_dtype(field(req, "dtype"), "dtype");
+  s.b = read_size(req, "batch", 65535);
+  s.s_q = read_size(req, "seqlenQ", 4096);
+  s.h = read_size(req, "headsQ", 65535);
+  s.h_k = read_size(req, "headsKV", 65535);
+  s.d = read_size(req, "headDim", 4096);
+  s.context = read_size(req, "context", int64_t{1} << 30);
+  s.page_size = static_cast<int>(
+      read_integer(field(req, "pageSize"), "pageSize", 0, int64_t{1} << 20, "an integer >= 0 (0 = contiguous)"));
+  s.cold_l2 = read_bool(field(req, "coldL2"), "coldL2");
+  s.num_splits = static_cast<int>(
+      read_integer(field(req, "numSplits"), "numSplits", 0, 256, "an integer from 0 to 256 (0 = the heuristic's)"));
+  s.warmup = static_cast<int>(read_integer(field(req, "warmup"), "warmup", 0, 1000000, "an integer from 0 to 1000000"));
+  s.iters = static_cast<int>(read_integer(field(req, "iters"), "iters", 1, 1000000, "an integer from 1 to 1000000"));
+  if (s.h % s.h_k != 0) {
+    fail(ErrorCode::kShape, "headsQ = " + std::to_string(s.h) + " must be a multiple of headsKV = " + std::to_string(s.h_k));
+  }
+  return q;
+}
 
 }  // namespace
 
@@ -92,10 +128,24 @@ Napi::Value Bench(const Napi::CallbackInfo& info) {
 #if !FLASHATTN_WITH_CUDA
     fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
 #else
-    return (new BenchWorker(env, parse_bench(info[0])))->QueuePromise();
+    return (new BenchWorker<BenchQuery, run_bench>(env, "bench", parse_bench(info[0])))->QueuePromise();
 #endif
   } catch (...) {
     return rejected_with_current(env, "bench");
+  }
+}
+
+Napi::Value BenchDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+#if !FLASHATTN_WITH_CUDA
+    fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#else
+    return (new BenchWorker<DecodeBenchQuery, run_decode_bench>(env, "benchDecode", parse_decode_bench(info[0])))
+        ->QueuePromise();
+#endif
+  } catch (...) {
+    return rejected_with_current(env, "benchDecode");
   }
 }
 

@@ -40,10 +40,11 @@ class PromiseWorker : public Napi::AsyncWorker {
   Failure failure_;
 };
 
-// binding.ts: forward(req), backward(req), bench(req).
+// binding.ts: forward(req), backward(req), bench(req), benchDecode(req).
 Napi::Value Forward(const Napi::CallbackInfo& info);
 Napi::Value Backward(const Napi::CallbackInfo& info);
 Napi::Value Bench(const Napi::CallbackInfo& info);
+Napi::Value BenchDecode(const Napi::CallbackInfo& info);
 
 // DeviceBuffer.upload / download: copies `bytes` between `host` (inside the typed array `array`)
 // and the allocation, keeping both JS objects alive until the copy has finished.

@@ -6,7 +6,10 @@ Reads one JSON object on stdin:
    "backends": ["flash", "cudnn"],
    "configs": [{"op": "fwd"|"bwd", "batch": 32, "seqlen": 512, "heads": 16, "headDim": 128,
                 "causal": false}, ...]}
-and writes one JSON object on stdout: {"info": {...}, "rows": [{...config, "backend", "ms": [...]}
+or decode configs {"op": "decode", "batch": 16, "context": 8192, "headsQ": 32, "headsKV": 8,
+"headDim": 128} (one query token per row against a full cache, GQA through enable_gqa; each run
+reads a copy of K/V that the previous run did not leave in L2: copies until they span four times
+the L2, at most 16), and writes one JSON object on stdout: {"info": {...}, "rows": [{...config, "backend", "ms": [...]}
 or {..., "error": "..."}]}. Progress goes to stderr.
 
 Tensors are laid out (batch, seqlen, heads, headDim) like flashattn's and passed to SDPA as
@@ -53,8 +56,13 @@ def main():
         backend = backends.get(backend_name)
         for cfg in configs:
             step += 1
-            tag = "%s d%d s%d %s" % (cfg["op"], cfg["headDim"], cfg["seqlen"], "causal" if cfg["causal"] else "full")
+            if cfg["op"] == "decode":
+                tag = "decode b%d ctx %d" % (cfg["batch"], cfg["context"])
+            else:
+                tag = "%s d%d s%d %s" % (cfg["op"], cfg["headDim"], cfg["seqlen"], "causal" if cfg["causal"] else "full")
             log("[torch %d/%d] %s %s ..." % (step, total, backend_name, tag))
+            if "coldL2" in req:
+                cfg = dict(cfg, coldL2=req["coldL2"])
             row = dict(cfg)
             row["backend"] = backend_name
             if backend is None:
@@ -62,7 +70,8 @@ def main():
                 rows.append(row)
                 continue
             try:
-                row["ms"] = time_config(torch, F, sdpa_kernel, backend, cfg, dtype, device, warmup, iters)
+                timer = time_decode if cfg["op"] == "decode" else time_config
+                row["ms"] = timer(torch, F, sdpa_kernel, backend, cfg, dtype, device, warmup, iters)
             except Exception as e:  # unsupported config, OOM, ...: record it and go on
                 row["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
                 log("    failed: " + row["error"])
@@ -107,6 +116,31 @@ def time_config(torch, F, sdpa_kernel, backend, cfg, dtype, device, warmup, iter
             if i >= warmup:
                 times.append(start.elapsed_time(end))
     del q, k, v, dout
+    return times
+
+
+def time_decode(torch, F, sdpa_kernel, backend, cfg, dtype, device, warmup, iters):
+    b, ctx, h, hk, d = cfg["batch"], cfg["context"], cfg["headsQ"], cfg["headsKV"], cfg["headDim"]
+    kv_bytes = 2 * b * ctx * hk * d * torch.finfo(dtype).bits // 8
+    l2 = torch.cuda.get_device_properties(device).L2_cache_size
+    copies = max(1, min(16, -(-4 * l2 // kv_bytes))) if cfg.get("coldL2", True) else 1
+    # (batch, seqlen, heads, headDim) memory like flashattn's cache, passed as (b, h, s, d) views.
+    q = torch.randn(b, 1, h, d, device=device, dtype=dtype).transpose(1, 2)
+    caches = [(torch.randn(b, ctx, hk, d, device=device, dtype=dtype).transpose(1, 2),
+               torch.randn(b, ctx, hk, d, device=device, dtype=dtype).transpose(1, 2)) for _ in range(copies)]
+    times = []
+    with sdpa_kernel([backend]), torch.no_grad():
+        for i in range(warmup + iters):
+            k, v = caches[i % copies]
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            F.scaled_dot_product_attention(q, k, v, enable_gqa=(h != hk))
+            end.record()
+            end.synchronize()
+            if i >= warmup:
+                times.append(start.elapsed_time(end))
+    del q, caches
     return times
 
 

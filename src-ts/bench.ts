@@ -39,6 +39,16 @@ export interface BenchOptions {
   batch?: number;
   heads?: number;
   threads: number;
+  /** `bench --decode`: the KV-cache decode kernels instead of forward/backward. */
+  decode?: boolean;
+  /** --decode: page sizes to time (0 = contiguous; default 0, 16, 256). */
+  pages?: number[];
+  /** --decode: also time the calls through the public API (default true). */
+  api?: boolean;
+  /** --decode --warm-l2: time one cache per shape (L2-resident when it fits) instead of L2-cold copies. */
+  warmL2?: boolean;
+  /** --decode --splits N: force N splits of the context in the kernel rows (default: the heuristic's). */
+  splits?: number;
   /** Where progress goes (stderr). */
   log: (line: string) => void;
   /** Where the table goes (stdout). */
@@ -259,8 +269,26 @@ function gpuSteps(opts: BenchOptions): Step[] {
   return steps;
 }
 
-/** Finds python3 with torch and CUDA, or says why not. */
-function torchAvailable(): { ok: true; python: string } | { ok: false; reason: string } {
+/** Finds python3 with torch and CUDA, or says why not. @internal */
+/** Runs scripts/torch_bench.py with `input` on stdin (its progress on our stderr); returns its JSON. @internal */
+export function runTorchScript(python: string, input: unknown): unknown {
+  const script = resolve(__dirname, '..', '..', 'scripts', 'torch_bench.py');
+  const r = spawnSync(python, [script], {
+    input: JSON.stringify(input),
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.error || r.status !== 0) {
+    throw new FlashAttentionError(
+      'E_INTERNAL',
+      `scripts/torch_bench.py failed (${r.error ? r.error.message : `exit code ${r.status}`}); see its output above`,
+    );
+  }
+  return JSON.parse(r.stdout);
+}
+
+export function torchAvailable(): { ok: true; python: string } | { ok: false; reason: string } {
   const python = process.env.FLASHATTN_PYTHON || 'python3';
   const r = spawnSync(
     python,
@@ -307,20 +335,7 @@ function runTorch(
     backends: ['flash', 'cudnn'],
     configs,
   };
-  const script = resolve(__dirname, '..', '..', 'scripts', 'torch_bench.py');
-  const r = spawnSync(python, [script], {
-    input: JSON.stringify(input),
-    encoding: 'utf8',
-    stdio: ['pipe', 'pipe', 'inherit'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.error || r.status !== 0) {
-    throw new FlashAttentionError(
-      'E_INTERNAL',
-      `scripts/torch_bench.py failed (${r.error ? r.error.message : `exit code ${r.status}`}); see its output above`,
-    );
-  }
-  const parsed = JSON.parse(r.stdout) as TorchOutput;
+  const parsed = runTorchScript(python, input) as TorchOutput;
   return {
     info: parsed.info,
     rows: parsed.rows.map((t) => {

@@ -260,6 +260,26 @@ export interface NativeBenchRequest {
 }
 
 /** @internal */
+/** binding.benchDecode: one decode shape, every cache row at `context` keys. @internal */
+export interface NativeDecodeBenchRequest {
+  device: number;
+  dtype: NativeDType;
+  batch: number;
+  seqlenQ: number;
+  headsQ: number;
+  headsKV: number;
+  headDim: number;
+  context: number;
+  /** 0: contiguous cache; else keys per block of a paged cache (shuffled block table). */
+  pageSize: number;
+  /** Each run reads a cache copy the run before did not leave in the L2 (else one cache, L2-warm when it fits). */
+  coldL2: boolean;
+  /** 0: the split heuristic's count (what the API uses); else this many splits (1..256). */
+  numSplits: number;
+  warmup: number;
+  iters: number;
+}
+
 export interface NativeBenchResult {
   /** CUDA-event time of each timed iteration, in milliseconds. */
   ms: number[];
@@ -286,6 +306,8 @@ export interface NativeBinding {
   kvcache(req: NativeKvCacheRequest): Promise<NativeForwardResult>;
   /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
   bench(req: NativeBenchRequest): Promise<NativeBenchResult>;
+  /** Times the split-KV decode kernels the same way (each run reads a cache copy not in L2). */
+  benchDecode(req: NativeDecodeBenchRequest): Promise<NativeBenchResult>;
   DeviceBuffer: NativeDeviceBufferConstructor;
   Stream: NativeStreamConstructor;
 }
@@ -299,6 +321,7 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'backward',
   'kvcache',
   'bench',
+  'benchDecode',
   'planFor',
   'DeviceBuffer',
   'Stream',

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // cli.ts — the `flashattn` command: `inspect` (what the addon found) and `bench` (timings).
 import { type BenchOptions, runBench } from './bench';
+import { runDecodeBench } from './bench-decode';
 import type { NativeSelection } from './binding';
 import { FlashAttentionError } from './errors';
 import { INSTALL_RECORD, loadedAddonInfo } from './load';
@@ -16,6 +17,11 @@ Commands:
                           FlashAttention papers' shapes (batch·seqlen = 16384, hidden 2048), plus the
                           naive baseline and PyTorch SDPA when python3 with torch+CUDA is found.
                           Without a GPU (or with --cpu): the CPU backend.
+  bench --decode [options]
+                          Time the KV-cache decode kernels (flashAttentionWithKVCache, one query
+                          token, d128, GQA 32/8) in TB/s of K/V read: batch 1/16/64 × context
+                          1k..128k, contiguous and paged (16, 256), with PyTorch SDPA and the same
+                          calls through the API. Needs a GPU.
 
 bench options:
   --json FILE             Also write everything (config, rows, device, torch) as JSON to FILE
@@ -34,6 +40,14 @@ bench options:
   --no-naive              Skip the naive (materialized scores) baseline
   --no-torch              Skip the PyTorch comparison
   --no-window             Skip the sliding-window row (window [4096, 0] at seqlen 16384)
+
+bench --decode options (with --json, --quick, --dtype, --iters, --warmup, --device, --no-torch):
+  --contexts 1024,...     Context lengths (default 1024..131072)
+  --batch N               One batch size instead of 1, 16 and 64
+  --pages 0,16,256        Cache layouts: 0 = contiguous, else the page size (default 0,16,256)
+  --no-api                Skip the timings through the public API
+  --warm-l2               Time one cache per shape, L2-resident when it fits (default: L2-cold copies)
+  --splits N              Force N context splits in the kernel rows (default: the API's heuristic)
 
 Environment: FLASHATTN_BINARY (addon file), FLASHATTN_BACKEND_BUILD=cpu|cuda (load only that
 build), FLASHATTN_PYTHON (python with torch),
@@ -58,6 +72,15 @@ function headDims(flag: string, value: string | undefined): number[] {
     throw new UsageError(`${flag}: head dims must be multiples of 8 up to ${MAX_HEAD_DIM}; got ${bad.join(', ')}`);
   }
   return dims;
+}
+
+/** Page sizes: 0 (contiguous) or positive integers. */
+function pageSizes(flag: string, value: string | undefined): number[] {
+  const out = (value ?? '').split(',').map((x) => Number(x.trim()));
+  if (!value || out.some((x) => !Number.isSafeInteger(x) || x < 0)) {
+    throw new UsageError(`${flag} takes a comma-separated list of page sizes (0 = contiguous); got '${value ?? ''}'`);
+  }
+  return out;
 }
 
 function int(flag: string, value: string | undefined, min = 0): number {
@@ -89,6 +112,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     tokens: 16384,
     hidden: 2048,
     threads: 0,
+    api: true,
     log: (line) => process.stderr.write(line + '\n'),
     print: (line) => process.stdout.write(line + '\n'),
   };
@@ -129,6 +153,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--no-naive': opts.naive = false; break;
       case '--no-torch': opts.torch = false; break;
       case '--no-window': opts.window = false; break;
+      case '--decode': opts.decode = true; break;
+      case '--contexts': opts.seqlens = intList(flag, next()); break;
+      case '--pages': opts.pages = pageSizes(flag, next()); break;
+      case '--no-api': opts.api = false; break;
+      case '--warm-l2': opts.warmL2 = true; break;
+      case '--splits': opts.splits = int(flag, next(), 1); break;
       default:
         throw new UsageError(`unknown option '${a}' for bench (flashattn --help lists them)`);
     }
@@ -256,8 +286,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect':
         return inspect(rest, print);
       case 'bench': {
-        const report = await runBench(parseBenchArgs(rest));
-        const failed = report.rows.filter((r) => r.error);
+        const opts = parseBenchArgs(rest);
+        const rows: Array<{ error?: string }> = opts.decode ? (await runDecodeBench(opts)).rows : (await runBench(opts)).rows;
+        const failed = rows.filter((r) => r.error);
         if (failed.length) {
           process.stderr.write(`flashattn: ${failed.length} benchmark row(s) failed (see ERROR above)\n`);
           return 1;

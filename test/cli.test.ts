@@ -46,6 +46,17 @@ describe('flashattn bench arguments', () => {
     expect(() => parseBenchArgs(['--headdims', '64,264'])).toThrow(/got 264/);
     expect(parseBenchArgs(['--headdims', '8,256']).headdims).toEqual([8, 256]);
   });
+  it('parses the --decode options', () => {
+    const o = parseBenchArgs(['--decode', '--contexts', '4096,131072', '--pages=0,16', '--batch', '16', '--no-api']);
+    expect(o.decode).toBe(true);
+    expect(o.seqlens).toEqual([4096, 131072]);
+    expect(o.pages).toEqual([0, 16]);
+    expect(o.batch).toBe(16);
+    expect(o.api).toBe(false);
+    expect(parseBenchArgs([]).api).toBe(true);
+    expect(() => parseBenchArgs(['--decode', '--pages', '16,-1'])).toThrow(/--pages takes a comma-separated list of page sizes/);
+    expect(() => parseBenchArgs(['--decode', '--contexts', '0'])).toThrow(/positive integers/);
+  });
 });
 
 describe('FLOP counting', () => {
@@ -105,6 +116,13 @@ describe('flashattn CLI', () => {
       expect(row.samples).toHaveLength(1);
       expect(row.peakRssBytes).toBeGreaterThan(0);
     }
+  });
+
+  it('bench --decode without a usable GPU (or with --cpu) fails with E_NO_DEVICE and says why', async () => {
+    const r = await capture(['bench', '--decode', '--cpu']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^flashattn: bench --decode times the CUDA decode kernels and needs a GPU: --cpu was given \[E_NO_DEVICE\]/);
+    expect(r.out).toBe('');
   });
 
   it('bench reports a bad option as an error with exit code 1', async () => {

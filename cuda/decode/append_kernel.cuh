@@ -1,4 +1,5 @@
-// append_kernel.cuh — writes k_new/v_new into the cache at cache_seqlens[b] … + s_new − 1.
+// append_kernel.cuh — writes k_new/v_new into the cache at cache_seqlens[b] … + s_new − 1
+// (k_new rotated there when rotary is on: rotary.cuh).
 //
 // Runs on the stream before split_kernel, so the attention reads the new keys like any other.
 // One thread per 16-byte chunk of one (b, token, KV head) row. Positions past the capacity, and
@@ -10,6 +11,7 @@
 
 #include "decode/cache_index.cuh"
 #include "decode/decode_params.h"
+#include "decode/rotary.cuh"
 
 namespace flashattn::decode {
 
@@ -34,7 +36,8 @@ __global__ void __launch_bounds__(256) append_kernel(const DecodeParams p) {
                        static_cast<int64_t>(t) * p.vnew_stride.row + static_cast<int64_t>(hk) * p.vnew_stride.head;
   uint16_t* kc = static_cast<uint16_t*>(p.k_cache) + key_offset(p, p.k_stride, blk, j, hk);
   uint16_t* vc = static_cast<uint16_t*>(p.v_cache) + key_offset(p, p.v_stride, blk, j, hk);
-  reinterpret_cast<uint4*>(kc)[ch] = __ldg(reinterpret_cast<const uint4*>(kn) + ch);
+  const bool rotate = p.rotary_cos != nullptr && p.rotary_dim > 0;
+  reinterpret_cast<uint4*>(kc)[ch] = rotate ? rotated_chunk(p, kn, ch, j) : __ldg(reinterpret_cast<const uint4*>(kn) + ch);
   reinterpret_cast<uint4*>(vc)[ch] = __ldg(reinterpret_cast<const uint4*>(vn) + ch);
 }
 

@@ -42,12 +42,16 @@ __device__ __forceinline__ int physical_block(const DecodeParams& p, int b, int 
   return (blk >= 0 && blk < p.num_blocks) ? blk : -1;
 }
 
+// Element offset of row `pos` of cache unit `unit` (a physical block, or a contiguous cache row),
+// head hk, d = 0, in a cache with strides `st`.
+__device__ __forceinline__ int64_t unit_offset(const Strides& st, int unit, int pos, int hk) {
+  return static_cast<int64_t>(unit) * st.batch + static_cast<int64_t>(pos) * st.row + static_cast<int64_t>(hk) * st.head;
+}
+
 // Element offset of key position j (head hk, d = 0) in a cache with strides `st`. For a paged
 // cache `blk` is physical_block(p, b, j) (>= 0); for a contiguous one it is the cache row.
 __device__ __forceinline__ int64_t key_offset(const DecodeParams& p, const Strides& st, int blk, int j, int hk) {
-  const int within = p.paged() ? j - (j / p.page_size) * p.page_size : j;
-  return static_cast<int64_t>(blk) * st.batch + static_cast<int64_t>(within) * st.row +
-         static_cast<int64_t>(hk) * st.head;
+  return unit_offset(st, blk, p.paged() ? j - (j / p.page_size) * p.page_size : j, hk);
 }
 
 }  // namespace flashattn::decode

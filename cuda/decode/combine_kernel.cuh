@@ -19,6 +19,11 @@ template <typename E, int D>
 __global__ void __launch_bounds__(128) combine_kernel(const DecodeParams p, const DecodeLaunch L) {
   using T = typename E::T;
   constexpr int kPerLane = D / 32;  // 2, 4 or 8 floats
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Launched as a programmatic dependent of the split kernel (sm_90+): wait here until every
+  // split CTA has finished and its partials are visible.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
   const int64_t rows = static_cast<int64_t>(p.b) * p.h_k * L.m_total;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * 4 + (threadIdx.x >> 5);
   if (row >= rows) return;

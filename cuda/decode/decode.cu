@@ -39,6 +39,12 @@ const char* decode_unsupported(const DecodeParams& p) {
   if (p.s_new > 0 && p.k_new == nullptr) return "s_new > 0 needs k_new and v_new";
   if (p.window_left < -1 || p.window_right < -1) return "window sizes must be >= -1";
   if (p.num_splits < 0 || p.num_splits > kMaxSplits) return "num_splits must be in [0, 256]";
+  if (p.rotary_cos != nullptr || p.rotary_sin != nullptr) {
+    if (p.rotary_cos == nullptr || p.rotary_sin == nullptr) return "rotary_cos and rotary_sin come together";
+    if (p.rotary_dim < 16 || p.rotary_dim % 16 != 0 || p.rotary_dim > p.d)
+      return "rotary_dim must be a positive multiple of 16, at most d";
+    if (p.rotary_seqlen < 1) return "rotary_seqlen must be positive";
+  }
   if (p.paged()) {
     if (p.cache_batch_idx != nullptr) return "cache_batch_idx is not supported with a paged cache";
     if (p.page_size < 1 || p.num_blocks < 1 || p.max_blocks_per_seq < 1) return "paged cache sizes must be positive";
@@ -85,11 +91,21 @@ int decode_num_splits(const DecodeParams& p, int num_sms) {
 }
 
 namespace {
-// Partial O (splits, b * h_k, packed rows, d) then partial LSE (splits, b * h_k, packed rows).
-size_t workspace_for(const DecodeParams& p, int splits) {
+bool rotary(const DecodeParams& p) { return p.rotary_cos != nullptr && p.rotary_dim > 0; }
+
+// Bytes of the split partials: partial O (splits, b * h_k, packed rows, d) then partial LSE
+// (splits, b * h_k, packed rows); rounded up to 256 so what follows starts aligned.
+size_t split_bytes(const DecodeParams& p, int splits) {
   if (splits <= 1) return 0;
   const size_t rows = static_cast<size_t>(p.b) * p.h_k * packed_rows(p);
-  return static_cast<size_t>(splits) * rows * (static_cast<size_t>(p.d) + 1) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(splits) * rows * (static_cast<size_t>(p.d) + 1) * sizeof(float);
+  return (bytes + 255) / 256 * 256;
+}
+
+// The split partials, then (rotary) the rotated q, contiguous (b, s_q, h, d) in q's dtype.
+size_t workspace_for(const DecodeParams& p, int splits) {
+  const size_t q_rot = rotary(p) ? static_cast<size_t>(p.b) * p.s_q * p.h * p.d * sizeof(uint16_t) : 0;
+  return split_bytes(p, splits) + q_rot;
 }
 }  // namespace
 
@@ -120,15 +136,19 @@ void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream)
   L.m_total = packed_rows(p);
   L.num_splits = splits;
   L.scale_log2 = p.scale * kLog2e;
-  if (splits > 1) {
-    const size_t need = workspace_for(p, splits);
+  const size_t need = workspace_for(p, splits);
+  if (need > 0) {
     if (workspace == nullptr || p.workspace_bytes < need)
       fail("workspace of " + std::to_string(p.workspace_bytes) + " bytes, " + std::to_string(need) + " needed for " +
-           std::to_string(splits) + " splits (decode_workspace_bytes with this device's SM count)");
+           std::to_string(splits) + " splits" + (rotary(p) ? " and the rotated q" : "") +
+           " (decode_workspace_bytes with this device's SM count)");
     if (!aligned16(workspace)) fail("workspace must start on a 16-byte boundary");
+  }
+  if (splits > 1) {
     L.o_ws = static_cast<float*>(workspace);
     L.lse_ws = L.o_ws + static_cast<size_t>(splits) * p.b * p.h_k * L.m_total * p.d;
   }
+  if (rotary(p)) L.q_rot = reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + split_bytes(p, splits));
   switch (p.d) {
     case 64: run_decode_hd64(p, L, stream); return;
     case 128: run_decode_hd128(p, L, stream); return;

@@ -40,8 +40,14 @@ struct DecodeTile {
   static constexpr int kOStride = D + 8;
   static constexpr size_t kEpilogueBytes = (size_t(kWN) * kBlockM * kOStride + 2 * kWN * kBlockM) * 4;
   static constexpr size_t kStageBytes = size_t(kStages) * 2 * kTileElems * 2;
+  // Paged caches: a ring of kTableRing stages' (physical block, row within it) per key row, looked
+  // up kTableAhead iterations before the copies that use them, so the block-table reads' latency
+  // never stalls the copy pipeline (and each row is looked up once, not by every thread).
+  static constexpr int kTableRing = 8;
+  static constexpr int kTableAhead = kTableRing - kStages + 1;
+  static constexpr size_t kTableBytes = size_t(kTableRing) * kBlockN * 2 * 4;
   static constexpr size_t kSmemBytes =
-      size_t(kQElems) * 2 + (kEpilogueBytes > kStageBytes ? kEpilogueBytes : kStageBytes);
+      size_t(kQElems) * 2 + (kEpilogueBytes > kStageBytes ? kEpilogueBytes : kStageBytes) + kTableBytes;
   // CTAs per SM the heuristic assumes (shared memory allows it; registers are checked by ptxas -v).
   static constexpr int kCtasPerSm = D == 256 ? 1 : 2;
 };
@@ -54,6 +60,7 @@ struct DecodeLaunch {
   float scale_log2 = 0;  // scale * log2(e): scores go through exp2
   float* o_ws = nullptr;    // (splits, b * h_k, m_total, d) float32, when num_splits > 1
   float* lse_ws = nullptr;  // (splits, b * h_k, m_total) float32, natural log
+  uint16_t* q_rot = nullptr;  // rotary: q rotated, contiguous (b, s_q, h, d), q's dtype
 };
 
 }  // namespace flashattn::decode

@@ -2,6 +2,7 @@
 // files instantiate it, decode.cu picks the head dim.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include <cuda_runtime.h>
@@ -12,49 +13,98 @@
 #include "decode/combine_kernel.cuh"
 #include "decode/decode_params.h"
 #include "decode/decode_tile.h"
+#include "decode/rotary.cuh"
 #include "decode/split_kernel.cuh"
 
 namespace flashattn::decode {
 
+// What the launches need to know about the current device, queried once per device.
+struct DeviceFacts {
+  int device = 0;
+  int smem_optin = 0;  // bytes of shared memory a block may opt into
+  int major = 0;       // compute capability major
+};
+inline DeviceFacts current_device_facts() {
+  constexpr int kDevices = 64;
+  static std::atomic<int> optin[kDevices], major[kDevices];  // 0 until queried
+  DeviceFacts f;
+  FA_CUDA_CHECK(cudaGetDevice(&f.device));
+  const bool cached = f.device < kDevices && optin[f.device].load(std::memory_order_acquire) > 0;
+  if (cached) {
+    f.smem_optin = optin[f.device].load(std::memory_order_relaxed);
+    f.major = major[f.device].load(std::memory_order_relaxed);
+    return f;
+  }
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&f.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, f.device));
+  FA_CUDA_CHECK(cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, f.device));
+  if (f.device < kDevices) {
+    major[f.device].store(f.major, std::memory_order_relaxed);
+    optin[f.device].store(f.smem_optin, std::memory_order_release);
+  }
+  return f;
+}
+
 template <typename E, int D, int WM>
-void launch_split(const DecodeParams& p, const DecodeLaunch& L, cudaStream_t stream) {
+void launch_split(const DecodeParams& p, const DecodeLaunch& L, const DeviceFacts& dev, cudaStream_t stream) {
   using Tile = DecodeTile<D, WM>;
   auto kernel = split_kernel<E, D, WM>;
   const int smem = static_cast<int>(Tile::kSmemBytes);
   // A100/H100/H200 allow 163–227 KB per block; sm_86/89 GPUs allow 99 KB, less than the d128 and
   // d256 tiles ask for (a shallower-pipeline instantiation would be needed there).
-  int dev = 0, optin = 0;
-  FA_CUDA_CHECK(cudaGetDevice(&dev));
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  if (smem > optin)
+  if (smem > dev.smem_optin)
     throw cuda::Error("decode: the d" + std::to_string(D) + " decode tile needs " + std::to_string(smem / 1024) +
-                          " KB of shared memory per block and this GPU allows " + std::to_string(optin / 1024) +
+                          " KB of shared memory per block and this GPU allows " + std::to_string(dev.smem_optin / 1024) +
                           " KB; decode at this head dim is not supported on it yet",
                       -1, false);
-  FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  // The attribute is per device: set it once on each (a bit per device; racing setters agree).
+  static std::atomic<uint64_t> smem_set{0};
+  const uint64_t bit = dev.device < 64 ? uint64_t{1} << dev.device : 0;
+  if (bit == 0 || (smem_set.load(std::memory_order_acquire) & bit) == 0) {
+    FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    smem_set.fetch_or(bit, std::memory_order_release);
+  }
   const dim3 grid((L.m_total + Tile::kBlockM - 1) / Tile::kBlockM, L.num_splits, p.b * p.h_k);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(p, L);
   FA_CUDA_CHECK_LAUNCH("decode split kernel d" + std::to_string(D) + " m" + std::to_string(Tile::kBlockM));
 }
 
-// The head-dim-specific part of decode_forward: append, attend (WM chosen by the packed rows),
-// combine when split.
+// The head-dim-specific part of decode_forward: append (rotating k_new), rotate q into the
+// workspace, attend (WM chosen by the packed rows), combine when split.
 template <typename E, int D>
-void run_decode(const DecodeParams& p, const DecodeLaunch& L, cudaStream_t stream) {
+void run_decode(const DecodeParams& given, const DecodeLaunch& L, cudaStream_t stream) {
+  DecodeParams p = given;
   if (p.k_new != nullptr && p.s_new > 0) {
     const long long total = static_cast<long long>(p.b) * p.s_new * p.h_k * (D / 8);
     const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
     append_kernel<D><<<blocks, 256, 0, stream>>>(p);
     FA_CUDA_CHECK_LAUNCH("decode append kernel d" + std::to_string(D));
   }
+  if (L.q_rot != nullptr) {
+    const long long total = static_cast<long long>(p.b) * p.s_q * p.h * (D / 8);
+    rotary_q_kernel<D><<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(p, L.q_rot);
+    FA_CUDA_CHECK_LAUNCH("decode rotary q kernel d" + std::to_string(D));
+    p.q = L.q_rot;  // the attention reads the rotated copy
+    p.q_stride = contiguous_strides(p.s_q, p.h, D);
+  }
+  const DeviceFacts dev = current_device_facts();
   if (L.m_total <= 16) {
-    launch_split<E, D, 1>(p, L, stream);
+    launch_split<E, D, 1>(p, L, dev, stream);
   } else {
-    launch_split<E, D, 4>(p, L, stream);
+    launch_split<E, D, 4>(p, L, dev, stream);
   }
   if (L.num_splits > 1) {
     const long long rows = static_cast<long long>(p.b) * p.h_k * L.m_total;
-    combine_kernel<E, D><<<static_cast<unsigned>((rows + 3) / 4), 128, 0, stream>>>(p, L);
+    // sm_90+: a programmatic dependent launch, so its launch overlaps the split kernel's tail.
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(static_cast<unsigned>((rows + 3) / 4));
+    cfg.blockDim = dim3(128);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = dev.major >= 9 ? 1 : 0;
+    FA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, combine_kernel<E, D>, p, L));
     FA_CUDA_CHECK_LAUNCH("decode combine kernel d" + std::to_string(D));
   }
 }

@@ -37,6 +37,10 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
   constexpr int kBlockM = Tile::kBlockM, kBlockN = Tile::kBlockN, kWarpN = Tile::kWarpN;
   constexpr int kStages = Tile::kStages, kChunks = Tile::kChunks;
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Let the combine kernel launch now; it waits on this grid's completion (combine_kernel.cuh).
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);           // (kBlockM, D) swizzled
   T* kv_s = q_s + Tile::kQElems;                 // kStages x {K (64, D), V (64, D)} swizzled
@@ -91,14 +95,21 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
   const int ld_chunk = tid % kChunks, ld_row0 = tid / kChunks;
   const T* kbase = static_cast<const T*>(p.k_cache);
   const T* vbase = static_cast<const T*>(p.v_cache);
-  // Paged: the physical block of each of this thread's rows for the next block to load, read one
-  // iteration ahead so the block-table latency hides behind the math.
-  int phys[Tile::kLoadRows];
-  auto lookup = [&](int blk) {
-#pragma unroll
-    for (int k = 0; k < Tile::kLoadRows; ++k) {
-      const int j = blk * kBlockN + ld_row0 + k * Tile::kRowsPerPass;
-      phys[k] = p.paged() ? (j < sk ? physical_block(p, bi, j) : -1) : row.cache_batch;
+  // Paged: (physical block, row within it) of every key row of a stage, in a ring in shared memory
+  // after the stage/epilogue buffers; block X's entries sit in slot X % kTableRing and are written
+  // kTableAhead iterations before load_stage(X) reads them (decode_tile.h). Contiguous caches use
+  // the cache row and j directly.
+  constexpr int kRing = Tile::kTableRing;
+  int* table_blk = reinterpret_cast<int*>(smem + Tile::kSmemBytes - Tile::kTableBytes);
+  int* table_row = table_blk + kRing * kBlockN;
+  const bool paged = p.paged();
+  auto lookup = [&](int blk) {  // block `blk` of this CTA's keys (absolute block index)
+    if (tid < kBlockN) {
+      const int j = blk * kBlockN + tid;
+      const int page = j / p.page_size;
+      const int slot = (blk % kRing) * kBlockN + tid;
+      table_blk[slot] = j < sk ? physical_block(p, bi, j) : -1;
+      table_row[slot] = j - page * p.page_size;
     }
   };
   auto load_stage = [&](int blk, int stage) {
@@ -108,9 +119,12 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
     for (int k = 0; k < Tile::kLoadRows; ++k) {
       const int rr = ld_row0 + k * Tile::kRowsPerPass;
       const int j = blk * kBlockN + rr;
-      const bool valid = j < sk && phys[k] >= 0;
-      const int64_t ko = valid ? key_offset(p, p.k_stride, phys[k], j, hk) + ld_chunk * 8 : 0;
-      const int64_t vo = valid ? key_offset(p, p.v_stride, phys[k], j, hk) + ld_chunk * 8 : 0;
+      const int slot = (blk % kRing) * kBlockN + rr;
+      const int unit = paged ? table_blk[slot] : row.cache_batch;  // physical block or cache row
+      const int pos = paged ? table_row[slot] : j;                 // row within it
+      const bool valid = j < sk && unit >= 0;
+      const int64_t ko = valid ? unit_offset(p.k_stride, unit, pos, hk) + ld_chunk * 8 : 0;
+      const int64_t vo = valid ? unit_offset(p.v_stride, unit, pos, hk) + ld_chunk * 8 : 0;
       const int so = swizzled_offset(rr, ld_chunk * 8, D);
       cp_async_16(smem_u32(k_s + so), kbase + ko, valid);
       cp_async_16(smem_u32(v_s + so), vbase + vo, valid);
@@ -118,15 +132,16 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
   };
 
   const int nblk = blk_end - blk_begin;
+  if (paged) {
+    // Blocks 0 .. kStages - 2 + kTableAhead of the split: every slot of the ring once.
+    for (int x = 0; x < kStages - 1 + Tile::kTableAhead && x < nblk; ++x) lookup(blk_begin + x);
+    __syncthreads();
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < nblk) {
-      lookup(blk_begin + s);
-      load_stage(blk_begin + s, s);
-    }
+    if (s < nblk) load_stage(blk_begin + s, s);
     cp_async_commit();
   }
-  if (kStages - 1 < nblk) lookup(blk_begin + kStages - 1);
 
   // ---- main loop --------------------------------------------------------------------------------
   float o[D / 8][4];
@@ -141,10 +156,10 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
     __syncthreads();  // stage `it` visible to all; everyone is done with the stage refilled below
     {
       const int nxt = it + kStages - 1;
-      if (nxt < nblk) {
-        load_stage(blk_begin + nxt, nxt % kStages);
-        if (nxt + 1 < nblk) lookup(blk_begin + nxt + 1);
-      }
+      if (nxt < nblk) load_stage(blk_begin + nxt, nxt % kStages);
+      // Into the slot of block nxt + kTableAhead - kTableRing, whose copies were issued before
+      // the barrier above; read after kTableAhead more barriers.
+      if (paged && nxt + Tile::kTableAhead < nblk) lookup(blk_begin + nxt + Tile::kTableAhead);
       cp_async_commit();
     }
     const T* k_s = kv_s + (it % kStages) * 2 * Tile::kTileElems;

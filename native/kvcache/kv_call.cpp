@@ -180,12 +180,6 @@ void enqueue_cuda(napi_env env, KvCacheCall* call, bool* enqueued_any) {
   }
   decode::DecodeParams p = job.params;
   call->bind(p);
-  if (p.rotary_cos != nullptr) {
-    // The decode kernels have no rotary step yet (docs/decode-notes.md); running without it would
-    // give a plausible wrong answer.
-    fail(ErrorCode::kUnsupported, "rotaryCos/rotarySin are not implemented by the CUDA decode kernels yet; rotate q and "
-                                  "kNew before the call, or run on host tensors (CPU backend)");
-  }
   if (const char* why = decode::decode_unsupported(p)) {
     fail(ErrorCode::kUnsupported, "no CUDA decode kernel serves this request on " + device_label(info) + ": " + why);
   }

@@ -2,7 +2,7 @@
 // (host tensors, the oracle): out by the flash-attn rule (against the CPU backend in float32 on the
 // same 16-bit values, with the CPU backend in the 16-bit dtype as the naive bound), lse, and the
 // caches after the append. Split counts 1…many, page sizes 16 and 256, seqlenQ 1…16, GQA, rotary,
-// cacheBatchIdx, many calls in flight on Streams, and a 1,000-step decode loop; rotary is refused.
+// cacheBatchIdx, many calls in flight on Streams, and a 1,000-step decode loop.
 import { DeviceTensor, Stream, flashAttentionWithKVCache, tensor } from '../../src-ts/index';
 import { toBfloat16, toFloat16 } from '../../src-ts/dtype';
 import type { HostTensor } from '../../src-ts/tensor';
@@ -26,6 +26,7 @@ interface KvCase {
   lens: number[];
   seqlenNew: number;
   causal?: boolean;
+  windowSize?: [number, number];
   rotaryDim?: number;
   rotaryInterleaved?: boolean;
   cacheBatchIdx?: number[];
@@ -98,6 +99,7 @@ function options(x: Record<string, unknown>, c: KvCase) {
   const o: Record<string, unknown> = { cacheSeqlens: x.cacheSeqlens };
   for (const k of ['kNew', 'vNew', 'blockTable', 'cacheBatchIdx', 'rotaryCos', 'rotarySin'] as const) if (x[k] !== undefined) o[k] = x[k];
   if (c.causal) o.causal = true;
+  if (c.windowSize) o.windowSize = c.windowSize;
   if (c.rotaryInterleaved) o.rotaryInterleaved = true;
   return o;
 }
@@ -171,22 +173,24 @@ describe('CUDA flashAttentionWithKVCache vs the CPU backend', () => {
     check({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, maxSeqlen: 16384, lens: [16000], seqlenNew: 1 }));
   it('one split: batch 64, short context', () =>
     check({ dtype: 'bfloat16', batch: 64, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, maxSeqlen: 64, lens: Array.from({ length: 64 }, (_, i) => i % 60), seqlenNew: 1 }));
+  // Paged reads go through the block-table ring of each tile (decode_tile.h): every head dim, the
+  // 64-row tile (seqlenQ 16 × group 4), a window, and many splits over a long paged row.
+  it.each([64, 256])('paged 16, headDim %i', (headDim) =>
+    check({ ...base, dtype: 'bfloat16', headDim, pageSize: 16, maxSeqlen: 1024, lens: [5, 700, 255] }));
+  it.each([128, 256])('paged 16, seqlenQ 16 causal (64-row tile), headDim %i', (headDim) =>
+    check({ ...base, dtype: 'float16', headDim, seqlenQ: 16, seqlenNew: 16, causal: true, pageSize: 16, maxSeqlen: 1024, lens: [5, 700, 255] }));
+  it('paged 48 (not a power of two), sliding window', () =>
+    check({ ...base, dtype: 'bfloat16', headDim: 128, pageSize: 48, maxSeqlen: 1056, lens: [5, 700, 255], windowSize: [100, 0] }));
+  it('paged 16, many splits: batch 1, 12k context', () =>
+    check({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, pageSize: 16, maxSeqlen: 12288, lens: [12000], seqlenNew: 1 }));
   it('MQA, no new keys', () => check({ ...base, dtype: 'bfloat16', headDim: 64, headsKV: 1, seqlenNew: 0 }));
-  it('refuses rotary (not in the decode kernels yet) with E_UNSUPPORTED, leaving the caches unchanged', async () => {
-    gpu.report();
-    const c: KvCase = { ...base, dtype: 'bfloat16', headDim: 128, rotaryDim: 64 };
-    const x = inputs(c, makeRng());
-    const dev: Record<string, DeviceTensor> = {};
-    for (const [k, v] of Object.entries(x)) if (v !== undefined) dev[k] = await DeviceTensor.from(v as HostTensor);
-    try {
-      await expect(flashAttentionWithKVCache(dev.q, dev.kCache, dev.vCache, options(dev, c) as never)).rejects.toMatchObject({
-        code: 'E_UNSUPPORTED',
-        message: expect.stringMatching(/rotaryCos\/rotarySin are not implemented by the CUDA decode kernels/),
-      });
-      expect(Array.from((await dev.kCache.toHost()).data)).toEqual(Array.from(x.kCache.data));
-    } finally {
-      for (const t of Object.values(dev)) t.dispose();
-    }
+  describe.each(['bfloat16', 'float16'] as const)('rotary, %s', (dtype) => {
+    it.each([false, true])('halves / interleaved %p, decode', (rotaryInterleaved) =>
+      check({ ...base, dtype, headDim: 128, rotaryDim: 64, rotaryInterleaved }));
+    it.each([false, true])('interleaved %p, seqlenQ 4 causal (per-token positions), paged 16', (rotaryInterleaved) =>
+      check({ ...base, dtype, headDim: 128, rotaryDim: 128, rotaryInterleaved, seqlenQ: 4, seqlenNew: 4, causal: true, pageSize: 16, maxSeqlen: 1024, lens: [5, 700, 255] }));
+    it('headDim 64, rotaryDim 32, many splits', () =>
+      check({ ...base, dtype, headDim: 64, rotaryDim: 32, batch: 1, maxSeqlen: 8192, lens: [8000] }));
   });
   it('cacheBatchIdx', () => check({ ...base, dtype: 'bfloat16', headDim: 128, batchCache: 5, cacheBatchIdx: [4, 0, 2] }));
 
