@@ -2,6 +2,7 @@
 // against the same sequence run alone through flashAttention / flashAttentionBackward as a batch
 // of one (bit for bit: the same backend attends both), one configuration against the float64
 // reference, the lse layout, outputs written in place, and every refusal.
+import { type NativeTensorArg, type NativeVarlenBackwardRequest, type NativeVarlenForwardRequest, binding } from '../src-ts/binding';
 import { flashAttention, flashAttentionBackward, flashAttentionVarlen, flashAttentionVarlenBackward, tensor } from '../src-ts/index';
 import type { DType } from '../src-ts/dtype';
 import type { HostTensor } from '../src-ts/tensor';
@@ -306,5 +307,49 @@ describe('flashAttentionVarlen refuses bad offsets and shapes before anything ru
     await rejectsWith(bwd({ cuSeqlensK: new Int32Array([0, 4, 6]) }), 'E_SHAPE');
     await rejectsWith(bwd({ maxSeqlenK: 3 }), 'E_ARG');
     await rejectsWith(bwd({ dk: nanTensor([5, 4, 8], 'float32') }), 'E_SHAPE');
+  });
+});
+
+describe('the addon checks the offsets itself (a request that skipped the TypeScript checks)', () => {
+  const p = pack({ lensQ: [2, 3], lensK: [4, 1], headsQ: 2, headsKV: 1, headDim: 8, dtype: 'float32' });
+  const arg = (t: HostTensor): NativeTensorArg => ({ data: t.data as Float32Array, shape: [...t.shape], dtype: t.dtype });
+  const int32 = (...v: number[]): NativeTensorArg => ({ data: Int32Array.from(v), shape: [v.length], dtype: 'int32' });
+  const request = (o: Record<string, unknown>): NativeVarlenForwardRequest => ({
+    backend: 'cpu', device: 0, scale: 0.5, windowLeft: -1, windowRight: -1, threads: 1,
+    q: arg(p.q), k: arg(p.k), v: arg(p.v), cuSeqlensQ: int32(...p.cuQ), cuSeqlensK: int32(...p.cuK), ...o,
+  }) as NativeVarlenForwardRequest;
+
+  it('runs a valid request', async () => {
+    const r = await binding().varlenForward(request({}));
+    expect((r.out as Float32Array).length).toBe(5 * 2 * 8);
+    expect((r.lse as Float32Array).length).toBe(2 * 5);
+  });
+
+  const bad: [string, Record<string, unknown>, string][] = [
+    ['an offset far past the rows', { cuSeqlensK: int32(0, 2147483647, 5) }, 'E_ARG'],
+    ['a last offset past the rows', { cuSeqlensQ: int32(0, 2, 1000) }, 'E_SHAPE'],
+    ['a negative first offset', { cuSeqlensQ: int32(-3, 2, 5) }, 'E_ARG'],
+    ['offsets of different batches', { cuSeqlensK: int32(0, 1, 2, 5) }, 'E_SHAPE'],
+    ['float32 offsets', { cuSeqlensQ: { data: new Float32Array([0, 2, 5]), shape: [3], dtype: 'float32' } }, 'E_DTYPE'],
+    ['no offsets', { cuSeqlensK: undefined }, 'E_ARG'],
+    ['a maxSeqlenK below the longest sequence', { maxSeqlenK: 3 }, 'E_ARG'],
+    ['backend cuda', { backend: 'cuda' }, binding().probe().build === 'cuda' ? 'E_UNSUPPORTED' : 'E_NO_DEVICE'],
+  ];
+  for (const [name, o, code] of bad) {
+    it(`refuses ${name} (${code})`, async () => {
+      await expect(binding().varlenForward(request(o))).rejects.toMatchObject({ code, message: expect.stringMatching(/^varlen_forward: /) });
+    });
+  }
+
+  it('refuses bad offsets in the backward too', async () => {
+    const { out, lse } = await binding().varlenForward(request({}));
+    const req = {
+      ...request({}), dout: arg(p.dout), out: { data: out, shape: [5, 2, 8], dtype: 'float32' },
+      lse: { data: lse, shape: [2, 5], dtype: 'float32' }, deterministic: false,
+    } as NativeVarlenBackwardRequest;
+    await expect(binding().varlenBackward({ ...req, cuSeqlensQ: int32(0, 6, 5) })).rejects.toMatchObject({ code: 'E_ARG' });
+    await expect(binding().varlenBackward({ ...req, cuSeqlensK: int32(0, 4, 9) })).rejects.toMatchObject({ code: 'E_SHAPE' });
+    const g = await binding().varlenBackward(req);
+    expect((g.dk as Float32Array).length).toBe(5 * 1 * 8);
   });
 });
