@@ -3,7 +3,7 @@
 // of one (bit for bit: the same backend attends both), one configuration against the float64
 // reference, the lse layout, outputs written in place, and every refusal.
 import { type NativeTensorArg, type NativeVarlenBackwardRequest, type NativeVarlenForwardRequest, binding } from '../src-ts/binding';
-import { flashAttention, flashAttentionBackward, flashAttentionVarlen, flashAttentionVarlenBackward, tensor } from '../src-ts/index';
+import { Stream, flashAttention, flashAttentionBackward, flashAttentionVarlen, flashAttentionVarlenBackward, tensor } from '../src-ts/index';
 import type { DType } from '../src-ts/dtype';
 import type { HostTensor } from '../src-ts/tensor';
 import { type Rng, assertClose, assertLse, makeRng, nanTensor, randomTensor, rejectsWith, values } from './helpers';
@@ -241,6 +241,22 @@ describe('flashAttentionVarlen lse layout and outputs', () => {
     }
   });
 
+  it('gives the same bits for any thread count, and runs in issue order on a Stream', async () => {
+    const p = pack({ ...MIXED, headsQ: 4, headsKV: 2, headDim: 32, dtype: 'float32' });
+    const seqs = { cuSeqlensQ: p.cuQ, cuSeqlensK: p.cuK, causal: true };
+    const one = await flashAttentionVarlen(p.q, p.k, p.v, { ...seqs, threads: 1 });
+    using stream = new Stream(0);
+    const [a, b] = await Promise.all([
+      flashAttentionVarlen(p.q, p.k, p.v, { ...seqs, threads: 3, stream }),
+      flashAttentionVarlenBackward(p.dout, p.q, p.k, p.v, one.out, one.lse, { ...seqs, stream }),
+    ]);
+    expectSame('out', a.out.data, one.out.data, p.ctx);
+    expectSame('lse', a.lse.data, one.lse.data, p.ctx);
+    const g1 = await flashAttentionVarlenBackward(p.dout, p.q, p.k, p.v, one.out, one.lse, { ...seqs, threads: 1 });
+    expectSame('dq', b.dq.data, g1.dq.data, p.ctx);
+    expectSame('dk', b.dk.data, g1.dk.data, p.ctx);
+  });
+
   it('reads only own properties of the options (an inherited causal or cuSeqlensQ is not seen)', async () => {
     const p = pack({ lensQ: [4, 2], lensK: [4, 2], headsQ: 1, headsKV: 1, headDim: 8, dtype: 'float32' });
     const plain = await flashAttentionVarlen(p.q, p.k, p.v, { cuSeqlensQ: p.cuQ, cuSeqlensK: p.cuK });
@@ -299,7 +315,7 @@ describe('flashAttentionVarlen refuses bad offsets and shapes before anything ru
   it('refuses a backward lse that is not [headsQ, totalQ] float32, and offsets that do not fit its tensors', async () => {
     const seqs = { cuSeqlensQ: p.cuQ, cuSeqlensK: p.cuK };
     const { out, lse } = await flashAttentionVarlen(p.q, p.k, p.v, seqs);
-    const bwd = (o: Record<string, unknown>, l: HostTensor = lse) => flashAttentionVarlenBackward(p.dout, p.q, p.k, p.v, out, l, { ...seqs, ...o } as never);
+    const bwd = (o: Record<string, unknown>, l: HostTensor = lse) => flashAttentionVarlenBackward(p.dout, p.q, p.k, p.v, out, l as HostTensor<'float32'>, { ...seqs, ...o } as never);
     const e = await rejectsWith(bwd({}, nanTensor([5, 4], 'float32')), 'E_SHAPE');
     expect(e.message).toMatch(/^flashAttentionVarlenBackward: lse.shape must be \[headsQ, totalQ\] = \[4, 5\]/);
     await rejectsWith(bwd({}, tensor(new Uint16Array(20), [4, 5], 'bfloat16')), 'E_DTYPE');
