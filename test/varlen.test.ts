@@ -326,6 +326,36 @@ describe('flashAttentionVarlen refuses bad offsets and shapes before anything ru
   });
 });
 
+describe('flashAttentionVarlen with hostile options and offsets', () => {
+  const p = pack({ lensQ: [2, 3], lensK: [4, 1], headsQ: 2, headsKV: 1, headDim: 8, dtype: 'float32' });
+
+  it('a throwing getter or Proxy trap is E_ARG naming the field', async () => {
+    const boom = () => {
+      throw new Error('boom');
+    };
+    const e1 = await rejectsWith(flashAttentionVarlen(p.q, p.k, p.v, { cuSeqlensK: p.cuK, get cuSeqlensQ() { return boom(); } } as never), 'E_ARG');
+    expect(e1.message).toMatch(/^flashAttentionVarlen: reading options.cuSeqlensQ threw: Error: boom/);
+    const e2 = await rejectsWith(flashAttentionVarlen(p.q, p.k, p.v, new Proxy({}, { ownKeys: boom }) as never), 'E_ARG');
+    expect(e2.message).toMatch(/^flashAttentionVarlen: /);
+    const cu = { get data() { return boom(); }, shape: [3], dtype: 'int32' };
+    const e3 = await rejectsWith(flashAttentionVarlenBackward(p.dout, p.q, p.k, p.v, p.q, nanTensor([2, 5], 'float32') as never, { cuSeqlensQ: p.cuQ, cuSeqlensK: cu } as never), 'E_ARG');
+    expect(e3.message).toMatch(/cuSeqlensK\.data/);
+  });
+
+  it('offsets whose getter changes between reads are used as checked or refused, never read past the rows', async () => {
+    let reads = 0;
+    const cuSeqlensQ = { get data() { return ++reads === 1 ? new Int32Array([0, 2, 5]) : new Int32Array([0, 1000000, 5]); }, shape: [3], dtype: 'int32' };
+    try {
+      const r = await flashAttentionVarlen(p.q, p.k, p.v, { cuSeqlensQ, cuSeqlensK: p.cuK } as never);
+      const want = await flashAttentionVarlen(p.q, p.k, p.v, { cuSeqlensQ: p.cuQ, cuSeqlensK: p.cuK });
+      expectSame('out', r.out.data, want.out.data, p.ctx);
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe('E_ARG');
+    }
+    expect(reads).toBeGreaterThan(0);
+  });
+});
+
 describe('the addon checks the offsets itself (a request that skipped the TypeScript checks)', () => {
   const p = pack({ lensQ: [2, 3], lensK: [4, 1], headsQ: 2, headsKV: 1, headDim: 8, dtype: 'float32' });
   const arg = (t: HostTensor): NativeTensorArg => ({ data: t.data as Float32Array, shape: [...t.shape], dtype: t.dtype });
