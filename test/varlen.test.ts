@@ -83,13 +83,14 @@ function expectZeroRows(what: string, t: HostTensor, from: number, to: number, c
   }
 }
 
-type Masks = RefOptions & { softmaxScale?: number };
+type Masks = RefOptions & { softmaxScale?: number; threads?: number };
 
 function apiOptions(m: Masks): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (m.causal) o.causal = true;
   if (m.windowSize) o.windowSize = m.windowSize;
   if (m.softmaxScale !== undefined) o.softmaxScale = m.softmaxScale;
+  if (m.threads !== undefined) o.threads = m.threads;
   return o;
 }
 
@@ -166,6 +167,15 @@ describe('flashAttentionVarlen matches each sequence run alone through flashAtte
       await checkAgainstPadded(pack({ ...MIXED, headsQ: 4, headsKV: 2, headDim: 32, dtype }), { causal: true });
     });
   }
+
+  it('many short sequences (run side by side, one thread each), window [5, 1]', async () => {
+    const rng = makeRng();
+    const lens = () => Array.from({ length: 24 }, () => Math.floor(rng.next() * 12));
+    await checkAgainstPadded(pack({ lensQ: lens(), lensK: lens(), headsQ: 2, headsKV: 1, headDim: 16, dtype: 'float32' }, rng), {
+      windowSize: [5, 1],
+      threads: 4,
+    });
+  });
 
   it('a batch of one is flashAttention itself', async () => {
     await checkAgainstPadded(pack({ lensQ: [6], lensK: [11], headsQ: 2, headsKV: 1, headDim: 8, dtype: 'float32' }), { causal: true });

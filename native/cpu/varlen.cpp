@@ -1,12 +1,17 @@
 // varlen.cpp — packed variable-length batches on the CPU: one cpu::forward / cpu::backward call per
 // sequence, on views of the packed tensors (no copies but the sequence's lse rows, which the
-// packed [h, totalQ] layout keeps apart per head).
+// packed [h, totalQ] layout keeps apart per head). Many sequences run side by side, one thread
+// each; few run one after another on all threads. Either way each sequence's results are those of
+// its own call, which do not depend on the thread count.
 #include "native/cpu/varlen.h"
 
+#include <algorithm>
 #include <cstddef>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
+#include "native/cpu/common.h"
 #include "native/cpu/cpu_backend.h"
 
 namespace flashattn::cpu {
@@ -56,30 +61,47 @@ void lse_rows(const AttnParams& p, int64_t q0, int s_q, float* seq, bool to_pack
   }
 }
 
+// Runs one(s, threads, lse) for every sequence s, with `lse` a scratch vector of the worker running
+// it. With at least two sequences per worker they run side by side, one thread each, the most work
+// first so the hand-out balances; otherwise one after another, each on every thread.
+template <typename One>
+void each_sequence(const AttnParams& p, const int32_t* cu_q, const int32_t* cu_k, int threads, One&& one) {
+  const int workers = worker_count(threads, p.b);
+  std::vector<std::vector<float>> lse(static_cast<size_t>(workers));
+  if (workers == 1 || p.b < 2 * workers) {
+    for (int b = 0; b < p.b; ++b) one(sequence(p, cu_q, cu_k, b), threads, lse[0], cu_q[b]);
+    return;
+  }
+  std::vector<int> order(static_cast<size_t>(p.b));
+  std::iota(order.begin(), order.end(), 0);
+  auto work = [&](int b) { return static_cast<int64_t>(cu_q[b + 1] - cu_q[b]) * (1 + cu_k[b + 1] - cu_k[b]); };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return work(a) > work(b); });
+  parallel_for(p.b, workers, [&](int64_t t, int worker) {
+    const int b = order[static_cast<size_t>(t)];
+    one(sequence(p, cu_q, cu_k, b), 1, lse[static_cast<size_t>(worker)], cu_q[b]);
+  });
+}
+
 }  // namespace
 
 void varlen_forward(const AttnParams& p, const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k, int threads) {
-  std::vector<float> lse;
-  for (int b = 0; b < p.b; ++b) {
-    AttnParams s = sequence(p, cu_seqlens_q, cu_seqlens_k, b);
-    if (s.s_q == 0) continue;  // no rows to write
+  each_sequence(p, cu_seqlens_q, cu_seqlens_k, threads, [&](AttnParams s, int n, std::vector<float>& lse, int64_t q0) {
+    if (s.s_q == 0) return;  // no rows to write
     lse.resize(static_cast<size_t>(p.h) * s.s_q);
     s.lse = lse.data();
-    forward(s, threads);  // s_k = 0: zeros and -inf
-    lse_rows(p, cu_seqlens_q[b], s.s_q, lse.data(), true);
-  }
+    forward(s, n);  // s_k = 0: zeros and -inf
+    lse_rows(p, q0, s.s_q, lse.data(), true);
+  });
 }
 
 void varlen_backward(const AttnParams& p, const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k, int threads) {
-  std::vector<float> lse;
-  for (int b = 0; b < p.b; ++b) {
-    AttnParams s = sequence(p, cu_seqlens_q, cu_seqlens_k, b);
-    if (s.s_q == 0 && s.s_k == 0) continue;
+  each_sequence(p, cu_seqlens_q, cu_seqlens_k, threads, [&](AttnParams s, int n, std::vector<float>& lse, int64_t q0) {
+    if (s.s_q == 0 && s.s_k == 0) return;
     lse.resize(static_cast<size_t>(p.h) * s.s_q);
-    lse_rows(p, cu_seqlens_q[b], s.s_q, lse.data(), false);
+    lse_rows(p, q0, s.s_q, lse.data(), false);
     s.lse = s.s_q > 0 ? lse.data() : nullptr;
-    backward(s, threads);  // s_q = 0: dk = dv = 0; s_k = 0: dq = 0
-  }
+    backward(s, n);  // s_q = 0: dk = dv = 0; s_k = 0: dq = 0
+  });
 }
 
 }  // namespace flashattn::cpu
