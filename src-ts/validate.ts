@@ -246,9 +246,8 @@ function sameShape(fn: string, a: Operand, b: Operand): void {
   for (let i = 0; i < 4; i++) sameAxis(fn, a, b, i);
 }
 
-/** The options, own properties only, each read once (an inherited `causal: true` is not an option);
- * unknown keys are E_ARG. @internal */
-export function checkOptions(fn: string, options: unknown, allowed: string[]): Record<string, unknown> {
+/** The options, own properties only, each read once (an inherited `causal: true` is not an option). */
+function checkOptions(fn: string, options: unknown, allowed: string[]): Record<string, unknown> {
   // No prototype: destructuring it later must not find a polluted Object.prototype.causal.
   const read: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (options === undefined) return read;
@@ -622,7 +621,7 @@ function checkQKV(fn: string, q: Operand, k: Operand, v: Operand): { dtype: DTyp
 }
 
 /** The offsets of a varlen request as validated, and its optional max lengths. @internal */
-export interface VarlenOffsets {
+export interface NormalizedOffsets {
   cuSeqlensQ: NormalizedTensor;
   cuSeqlensK: NormalizedTensor;
   maxSeqlenQ?: number;
@@ -645,7 +644,7 @@ export function normalizeVarlen(
   op: 'forward' | 'backward',
   tensors: Record<string, unknown>,
   options: unknown,
-): { req: NormalizedRequest; offsets: VarlenOffsets } {
+): { req: NormalizedRequest; offsets: NormalizedOffsets } {
   const opts = checkOptions(fn, options, [...(op === 'forward' ? COMMON_KEYS : BACKWARD_KEYS), ...VARLEN_KEYS]);
   const ops = Object.keys(tensors).map((field) => operand(fn, field, tensors[field]));
   for (const key of ['cuSeqlensQ', 'cuSeqlensK']) {
@@ -667,7 +666,7 @@ export function normalizeVarlen(
   const [totalK, headsKV] = k.shape;
   const o = normalizeOptions(fn, opts, { headDim }); // no window normalization: each sequence has its own lengths
   if (o.device === 'cuda') throw err('E_UNSUPPORTED', fn, `device: 'cuda': ${VARLEN_NOT_WIRED}`);
-  const offsets: VarlenOffsets = { cuSeqlensQ, cuSeqlensK };
+  const offsets: NormalizedOffsets = { cuSeqlensQ, cuSeqlensK };
   for (const key of ['maxSeqlenQ', 'maxSeqlenK'] as const) {
     const m = opts[key];
     if (m === undefined) continue;

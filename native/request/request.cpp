@@ -136,10 +136,6 @@ void check_memory(AttentionJob& job) {
   check_no_overlap(outs, ins);
 }
 
-namespace {
-
-}  // namespace
-
 void check_heads(const AttentionJob& job) {
   const TensorArg& q = job.q;
   const TensorArg& k = job.k;
