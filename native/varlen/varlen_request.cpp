@@ -20,10 +20,16 @@ constexpr const char* kNotWired = "varlen runs on the CPU backend; the CUDA kern
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+// maxSeqlenQ / maxSeqlenK: -1 when the request leaves it out. Read before any tensor, so that no
+// field read after them can run code while their host pointers are held.
+int64_t read_max(const Napi::Object& req, const char* name) {
+  const Napi::Value v = field(req, name);
+  return v.IsUndefined() ? -1 : read_integer(v, name, 0, INT_MAX, "a non-negative integer");
+}
+
 // The offsets of one side (cuSeqlensQ over q's rows, or cuSeqlensK over k's): 0 first,
-// non-decreasing, `total` last; the longest sequence at most maxSeqlen<side> when the request
-// gives it.
-void check_offsets(const Napi::Object& req, const TensorArg& cu, const TensorArg& packed, const char* side) {
+// non-decreasing, `total` last; the longest sequence at most `max` (maxSeqlen<side>) when given.
+void check_offsets(const TensorArg& cu, const TensorArg& packed, const char* side, int64_t max) {
   std::vector<int32_t> v(static_cast<size_t>(cu.shape[0]));
   gather(cu, cu.host, v.data());
   const std::string total_name = packed.name + ".shape[0] (total" + side + ")";
@@ -41,14 +47,9 @@ void check_offsets(const Napi::Object& req, const TensorArg& cu, const TensorArg
     fail(ErrorCode::kShape, cu.name + "[batch] (its last value) must equal " + total_name + " = " + str(packed.shape[0]) +
                                 ", but got " + str(v.back()));
   }
-  const std::string max_name = std::string("maxSeqlen") + side;
-  const Napi::Value given = field(req, max_name.c_str());
-  if (!given.IsUndefined()) {
-    const int64_t m = read_integer(given, max_name, 0, INT_MAX, "a non-negative integer");
-    if (m < longest) {
-      fail(ErrorCode::kArg, max_name + " = " + str(m) + " is below the longest sequence in " + cu.name + " (" +
-                                str(longest) + " rows); leave it out or pass at least that");
-    }
+  if (max >= 0 && max < longest) {
+    fail(ErrorCode::kArg, std::string("maxSeqlen") + side + " = " + str(max) + " is below the longest sequence in " +
+                              cu.name + " (" + str(longest) + " rows); leave it out or pass at least that");
   }
 }
 
@@ -74,6 +75,7 @@ AttentionJob parse_varlen(Napi::Value request, bool backward) {
   job.varlen = true;
   read_common(req, job);
   if (job.backend == Backend::kCuda) fail(ErrorCode::kUnsupported, std::string("backend 'cuda': ") + kNotWired);
+  const int64_t max_q = read_max(req, "maxSeqlenQ"), max_k = read_max(req, "maxSeqlenK");
 
   const OperandShapes packed{3, "[totalQ, headsQ, headDim]", "[totalK, headsKV, headDim]", kLseLegend};
   read_inputs(req, job, packed);
@@ -107,8 +109,8 @@ AttentionJob parse_varlen(Napi::Value request, bool backward) {
   p.out_dtype = dt;
   // Host tensors reach the backend as dense copies: one token is a [heads, d] block.
   set_contiguous_strides(p);
-  check_offsets(req, job.cu_seqlens_q, job.q, "Q");
-  check_offsets(req, job.cu_seqlens_k, job.k, "K");
+  check_offsets(job.cu_seqlens_q, job.q, "Q", max_q);
+  check_offsets(job.cu_seqlens_k, job.k, "K", max_k);
   return job;
 }
 
