@@ -12,6 +12,7 @@
 #include "exec/stream.h"
 #include "kvcache/kvcache.h"
 #include "probe.h"
+#include "varlen/varlen.h"
 #include "workers.h"
 
 namespace flashattn::native {
@@ -59,6 +60,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("forward", Napi::Function::New(env, guarded<Forward>, "forward"));
   exports.Set("backward", Napi::Function::New(env, guarded<Backward>, "backward"));
   exports.Set("kvcache", Napi::Function::New(env, guarded<KvCache>, "kvcache"));
+  exports.Set("varlenForward", Napi::Function::New(env, guarded<VarlenForward>, "varlenForward"));
+  exports.Set("varlenBackward", Napi::Function::New(env, guarded<VarlenBackward>, "varlenBackward"));
   exports.Set("bench", Napi::Function::New(env, guarded<Bench>, "bench"));
   exports.Set("benchDecode", Napi::Function::New(env, guarded<BenchDecode>, "benchDecode"));
   exports.Set("planFor", Napi::Function::New(env, guarded<PlanFor>, "planFor"));

@@ -46,6 +46,12 @@ Napi::Value Backward(const Napi::CallbackInfo& info);
 Napi::Value Bench(const Napi::CallbackInfo& info);
 Napi::Value BenchDecode(const Napi::CallbackInfo& info);
 
+struct AttentionJob;
+// The attention call kind (exec/calls.cpp) for a request that `parse` reads into an AttentionJob
+// (request/request.h): forward, backward, and the varlen requests (varlen/varlen.h). `op` names
+// the call in its errors ("forward: ...").
+Napi::Value QueueAttention(const Napi::CallbackInfo& info, const char* op, AttentionJob (*parse)(Napi::Value));
+
 // DeviceBuffer.upload / download: copies `bytes` between `host` (inside the typed array `array`)
 // and the allocation, keeping both JS objects alive until the copy has finished.
 // DeviceBuffer.upload/download (exec/calls.cpp): the host bytes are copied through a pinned

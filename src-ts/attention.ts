@@ -76,7 +76,8 @@ export interface Plan {
   why: string;
 }
 
-const CPU_SELECTION: NativeSelection = { path: 'cpu', kernelHeadDim: 0, reason: '' };
+/** The selection of a request that runs on the CPU backend. @internal */
+export const CPU_SELECTION: NativeSelection = { path: 'cpu', kernelHeadDim: 0, reason: '' };
 
 /** Asks the addon's plan which CUDA kernel would run the request. @internal */
 export function selectKernel(req: NormalizedRequest): NativeSelection {
@@ -174,8 +175,8 @@ function arg(t: AnyTensor): NativeTensorArg {
  */
 export const testHooks = { poisonOutputs: false };
 
-/** The options the execution core reads itself (the rest go to validate.ts). */
-interface CoreOptions {
+/** The options the execution core reads itself (the rest go to validate.ts). @internal */
+export interface CoreOptions {
   stream?: Stream;
   layout: Layout;
   outputs: Record<string, AnyTensor | undefined>;
@@ -192,9 +193,10 @@ function own(o: object, key: string): boolean {
   }
 }
 
-/** Splits `stream` and the caller-provided output options off the user's options (own
- * properties only), and checks their types. */
-function coreOptions(fn: string, options: unknown, outputNames: readonly string[]): CoreOptions {
+/** Splits `stream`, `layout` (unless withLayout is false: the varlen calls have none) and the
+ * caller-provided output options off the user's options (own properties only), and checks their
+ * types. @internal */
+export function coreOptions(fn: string, options: unknown, outputNames: readonly string[], withLayout = true): CoreOptions {
   // Own properties only, here too: a null-prototype map, and `stream` set explicitly, so nothing
   // on Object.prototype is ever read as an option.
   const result: CoreOptions = {
@@ -204,7 +206,7 @@ function coreOptions(fn: string, options: unknown, outputNames: readonly string[
     rest: options,
   };
   if (typeof options !== 'object' || options === null) return result;
-  const keys = ['stream', 'layout', ...outputNames];
+  const keys = ['stream', ...(withLayout ? ['layout'] : []), ...outputNames];
   if (!keys.some((k) => own(options, k))) return result;
   const rest: Record<string, unknown> = {};
   for (const key of Object.keys(options)) {
@@ -218,7 +220,7 @@ function coreOptions(fn: string, options: unknown, outputNames: readonly string[
     }
     result.stream = o.stream;
   }
-  if (own(o, 'layout') && o.layout !== undefined) {
+  if (withLayout && own(o, 'layout') && o.layout !== undefined) {
     if (o.layout !== 'bshd' && o.layout !== 'bhsd') {
       throw new FlashAttentionError(
         'E_ARG',
@@ -243,8 +245,8 @@ function coreOptions(fn: string, options: unknown, outputNames: readonly string[
   return result;
 }
 
-/** The native stream for a call, checked against the plan's device. */
-function streamFor(fn: string, stream: Stream | undefined, p: Plan): NativeStream | undefined {
+/** The native stream for a call, checked against the plan's device. @internal */
+export function streamFor(fn: string, stream: Stream | undefined, p: Plan): NativeStream | undefined {
   if (stream === undefined) return undefined;
   const handle = stream.handle(fn);
   if (p.backend === 'cuda' && stream.device !== p.device) {
@@ -255,8 +257,8 @@ function streamFor(fn: string, stream: Stream | undefined, p: Plan): NativeStrea
 
 /** A host output for a host call the caller gave none for: allocated here, in the caller's realm
  * (the addon copies the result into it when the call settles). Device outputs are the addon's to
- * allocate, stream-ordered. */
-function hostOutput(req: NormalizedRequest, given: AnyTensor | undefined, shape: number[], dtype: DType): AnyTensor | undefined {
+ * allocate, stream-ordered. @internal */
+export function hostOutput(req: NormalizedRequest, given: AnyTensor | undefined, shape: number[], dtype: DType): AnyTensor | undefined {
   if (given !== undefined || req.kind !== 'host') return given;
   return tensor(allocHost(dtype, shape.reduce((a, b) => a * b, 1)), shape, dtype);
 }
@@ -386,8 +388,8 @@ function shapeOf(t: unknown): readonly number[] | undefined {
   return undefined;
 }
 
-/** What every native request carries. */
-function common(req: NormalizedRequest, p: Plan, stream: NativeStream | undefined): NativeCommon {
+/** What every native request carries. @internal */
+export function common(req: NormalizedRequest, p: Plan, stream: NativeStream | undefined): NativeCommon {
   const c: NativeCommon = {
     backend: p.backend,
     device: p.device,
@@ -411,8 +413,8 @@ function fp8Descales(req: NormalizedRequest): ['qDescale' | 'kDescale' | 'vDesca
   return out;
 }
 
-/** Runs one native call with every DeviceTensor in `tensors` kept alive until it settles. */
-async function run<R>(fn: string, tensors: AnyTensor[], call: (args: NativeTensorArg[]) => Promise<R>): Promise<R> {
+/** Runs one native call with every DeviceTensor in `tensors` kept alive until it settles. @internal */
+export async function run<R>(fn: string, tensors: AnyTensor[], call: (args: NativeTensorArg[]) => Promise<R>): Promise<R> {
   const acquired: DeviceTensor[] = [];
   try {
     // Acquire before the first await: a caller may dispose() its inputs right after starting the

@@ -141,6 +141,26 @@ export interface NativeKvCacheRequest extends NativeCommon {
   lse?: NativeTensorArg;
 }
 
+/** What the varlen requests (flash-attn's flash_attn_varlen_func and its backward) add to the
+ * forward and backward ones. Their q, out, dout, dq are packed [totalQ, headsQ, headDim], k, v,
+ * dk, dv [totalK, headsKV, headDim], lse float32 [headsQ, totalQ]; sequence b is rows
+ * cuSeqlensQ[b] .. cuSeqlensQ[b + 1] - 1 of q (cuSeqlensK likewise of k and v). Host arrays only
+ * for now (backend 'cpu'). @internal */
+export interface NativeVarlenFields {
+  /** int32 [batch + 1]: 0 first, non-decreasing, the total last. */
+  cuSeqlensQ: NativeTensorArg;
+  cuSeqlensK: NativeTensorArg;
+  /** At least the longest sequence when given (checked). */
+  maxSeqlenQ?: number;
+  maxSeqlenK?: number;
+}
+/** @internal */
+export interface NativeVarlenForwardRequest
+  extends Omit<NativeForwardRequest, 'naive' | 'qDescale' | 'kDescale' | 'vDescale' | 'outDtype'>,
+    NativeVarlenFields {}
+/** @internal */
+export interface NativeVarlenBackwardRequest extends NativeBackwardRequest, NativeVarlenFields {}
+
 /** What a call resolves to: each output, the addon's own when it allocated it, else the caller's
  * host array (or undefined for a caller's DeviceBuffer, written in place). @internal */
 export type NativeOutput = NativeHostArray | NativeDeviceBuffer | undefined;
@@ -304,6 +324,9 @@ export interface NativeBinding {
   backward(req: NativeBackwardRequest): Promise<NativeBackwardResult>;
   /** flashAttentionWithKVCache: append (optional), then attend to each row's cache. */
   kvcache(req: NativeKvCacheRequest): Promise<NativeForwardResult>;
+  /** flashAttentionVarlen / flashAttentionVarlenBackward: packed sequences of different lengths. */
+  varlenForward(req: NativeVarlenForwardRequest): Promise<NativeForwardResult>;
+  varlenBackward(req: NativeVarlenBackwardRequest): Promise<NativeBackwardResult>;
   /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
   bench(req: NativeBenchRequest): Promise<NativeBenchResult>;
   /** Times the split-KV decode kernels the same way (each run reads a cache copy not in L2). */
@@ -320,6 +343,8 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'forward',
   'backward',
   'kvcache',
+  'varlenForward',
+  'varlenBackward',
   'bench',
   'benchDecode',
   'planFor',

@@ -66,7 +66,7 @@ export function rewrap(err: unknown, context: string): FlashAttentionError {
       : 'E_INTERNAL';
   let message = typeof raw?.message === 'string' ? raw.message : String(err);
   // The addon names its op ("forward: ..."); the context names the same call in the user's terms.
-  message = message.replace(/^(forward|backward|naive_forward): /, '');
+  message = message.replace(/^(forward|backward|naive_forward|varlen_forward|varlen_backward): /, '');
   if (!message.startsWith(context)) message = `${context}: ${message}`;
   const hint = HINTS[code];
   if (hint && !message.includes(hint)) message += `\n${hint}`;

@@ -5,6 +5,8 @@ export type { BackwardCallOptions, ExecutionOptions, ForwardCallOptions, Layout 
 export { DeviceTensor } from './device-tensor';
 export { flashAttentionWithKVCache } from './kvcache';
 export type { Int32Input, KVCacheOptions } from './kvcache';
+export { flashAttentionVarlen, flashAttentionVarlenBackward } from './varlen';
+export type { SeqlenOffsets, VarlenBackwardOptions, VarlenOptions, VarlenSequences } from './varlen';
 export { Stream } from './stream';
 export {
   bfloat16Bits,

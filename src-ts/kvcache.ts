@@ -7,11 +7,11 @@ import type { NativeDType, NativeKvCacheRequest, NativeStream, NativeTensorArg }
 import { DeviceTensor } from './device-tensor';
 import { type DType, allocHost, nativeArray } from './dtype';
 import { FlashAttentionError, describeValue, rewrap } from './errors';
-import { ownArray, ownField, ownKeys, typedArrayName } from './own';
+import { ownArray, ownField, ownKeys } from './own';
 import { cachedProbe, native, noGpuReason } from './probe';
 import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
-import { type AnyTensor, type AttentionOptions, MAX_SOFTMAX_SCALE, MAX_THREADS, type NormalizedTensor, readTensorOperand } from './validate';
+import { type AnyTensor, type AttentionOptions, MAX_SOFTMAX_SCALE, MAX_THREADS, type NormalizedTensor, readInt32Operand, readTensorOperand } from './validate';
 import { testHooks } from './attention';
 
 /** An int32 argument: a host tensor, a plain Int32Array (1-D), or a DeviceTensor. */
@@ -61,15 +61,7 @@ function err(code: FlashAttentionError['code'], message: string): FlashAttention
 
 /** One tensor argument, read once; a plain Int32Array stands for a 1-D int32 tensor. */
 function operand(field: string, value: unknown): NormalizedTensor {
-  if (INT32_KEYS.has(field) && typedArrayName(value) === 'Int32Array') {
-    const a = value as Int32Array;
-    value = tensor(a, [a.length], 'int32');
-  }
-  const o = readTensorOperand(FN, field, value);
-  if (INT32_KEYS.has(field) && o.dtype !== 'int32') {
-    throw err('E_DTYPE', `${field} must be int32 (an Int32Array, tensor or DeviceTensor); got dtype '${o.dtype}'`);
-  }
-  return o;
+  return INT32_KEYS.has(field) ? readInt32Operand(FN, field, value) : readTensorOperand(FN, field, value);
 }
 
 /** The user's options, own properties only, each read once. */

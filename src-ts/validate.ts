@@ -130,6 +130,20 @@ export function readTensorOperand(fn: string, field: string, value: unknown): Op
   return operand(fn, field, value);
 }
 
+/** An int32 argument (lengths, offsets, block tables): an int32 tensor or DeviceTensor, or a plain
+ * Int32Array standing for a 1-D one; any other dtype is E_DTYPE. @internal */
+export function readInt32Operand(fn: string, field: string, value: unknown): Operand {
+  if (typedArrayName(value) === 'Int32Array') {
+    const a = value as Int32Array;
+    value = { data: a, shape: [typedArrayLength(a)], dtype: 'int32' };
+  }
+  const o = operand(fn, field, value);
+  if (o.dtype !== 'int32') {
+    throw err('E_DTYPE', fn, `${field} must be int32 (an Int32Array, tensor or DeviceTensor); got dtype '${o.dtype}'`);
+  }
+  return o;
+}
+
 function operand(fn: string, field: string, value: unknown): Operand {
   try {
     return readOperand(fn, field, value);
@@ -273,11 +287,12 @@ function windowSide(fn: string, value: unknown, index: number, window: unknown):
   return value;
 }
 
-/** Checks and normalizes the options shared by forward and backward. */
+/** Checks and normalizes the options shared by forward and backward. Windows are normalized
+ * against dims.seqlenQ/seqlenK when those are given (varlen requests have one per sequence). */
 function normalizeOptions(
   fn: string,
   options: Record<string, unknown>,
-  dims: AttentionDims,
+  dims: Pick<AttentionDims, 'headDim'> & Partial<AttentionDims>,
 ): Pick<NormalizedRequest, 'scale' | 'windowLeft' | 'windowRight' | 'device' | 'threads' | 'deterministic'> & {
   deviceIndex: number | undefined;
 } {
@@ -308,8 +323,8 @@ function normalizeOptions(
   }
   // A side that already covers every key of every row is the same as unbounded:
   // row i's window is [i + sk - sq - left, i + sk - sq + right] and rows run over 0..sq-1.
-  if (left >= dims.seqlenK - 1) left = -1;
-  if (right >= dims.seqlenQ - 1) right = -1;
+  if (dims.seqlenK !== undefined && left >= dims.seqlenK - 1) left = -1;
+  if (dims.seqlenQ !== undefined && right >= dims.seqlenQ - 1) right = -1;
 
   let scale = 1 / Math.sqrt(dims.headDim);
   if (softmaxScale !== undefined) {
@@ -603,4 +618,63 @@ function checkQKV(fn: string, q: Operand, k: Operand, v: Operand): { dtype: DTyp
     );
   }
   return { dtype: q.dtype, dims: { batch, seqlenQ, seqlenK, headsQ, headsKV, headDim } };
+}
+
+/** The offsets of a varlen request as validated, and its optional max lengths. @internal */
+export interface NormalizedOffsets {
+  cuSeqlensQ: NormalizedTensor;
+  cuSeqlensK: NormalizedTensor;
+  maxSeqlenQ?: number;
+  maxSeqlenK?: number;
+}
+
+const VARLEN_KEYS = ['cuSeqlensQ', 'cuSeqlensK', 'maxSeqlenQ', 'maxSeqlenK'];
+
+/** Why a varlen request cannot run on the GPU yet (E_UNSUPPORTED). @internal */
+export const VARLEN_NOT_WIRED = 'varlen runs on the CPU backend; the CUDA kernels are not wired yet';
+
+/**
+ * Checks what a varlen call needs before the addon checks the rest (shapes against each other,
+ * dtypes, the offsets' values): the options, every tensor argument (`tensors` in argument order,
+ * by name), host tensors only, q [totalQ, headsQ, headDim] and k [totalK, headsKV, headDim].
+ * dims.batch is the number of sequences, dims.seqlenQ / seqlenK the packed totals. @internal
+ */
+export function normalizeVarlen(
+  fn: string,
+  op: 'forward' | 'backward',
+  tensors: Record<string, unknown>,
+  options: unknown,
+): { req: NormalizedRequest; offsets: NormalizedOffsets } {
+  const opts = checkOptions(fn, options, [...(op === 'forward' ? COMMON_KEYS : BACKWARD_KEYS), ...VARLEN_KEYS]);
+  const ops = Object.keys(tensors).map((field) => operand(fn, field, tensors[field]));
+  for (const key of ['cuSeqlensQ', 'cuSeqlensK']) {
+    if (opts[key] === undefined) {
+      throw err('E_ARG', fn, `options.${key} is required: int32 [batch + 1], the offsets of the sequences in the packed rows`);
+    }
+  }
+  const cuSeqlensQ = readInt32Operand(fn, 'cuSeqlensQ', opts.cuSeqlensQ);
+  const cuSeqlensK = readInt32Operand(fn, 'cuSeqlensK', opts.cuSeqlensK);
+  const device = [...ops, cuSeqlensQ, cuSeqlensK].find((o) => o.kind === 'device');
+  if (device) throw err('E_UNSUPPORTED', fn, `${device.field} is a DeviceTensor: ${VARLEN_NOT_WIRED} (download it with await t.toHost())`);
+  const [q, k] = [ops.find((o) => o.field === 'q'), ops.find((o) => o.field === 'k')] as [Operand, Operand];
+  for (const [o, legend] of [[q, '[totalQ, headsQ, headDim]'], [k, '[totalK, headsKV, headDim]']] as const) {
+    if (o.shape.length !== 3) {
+      throw err('E_SHAPE', fn, `${o.field} must have 3 dims ${legend} (sequences packed along dim 0); got shape ${describeValue(o.shape)}`);
+    }
+  }
+  const [totalQ, headsQ, headDim] = q.shape;
+  const [totalK, headsKV] = k.shape;
+  const o = normalizeOptions(fn, opts, { headDim }); // no window normalization: each sequence has its own lengths
+  if (o.device === 'cuda') throw err('E_UNSUPPORTED', fn, `device: 'cuda': ${VARLEN_NOT_WIRED}`);
+  const offsets: NormalizedOffsets = { cuSeqlensQ, cuSeqlensK };
+  for (const key of ['maxSeqlenQ', 'maxSeqlenK'] as const) {
+    const m = opts[key];
+    if (m === undefined) continue;
+    if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) {
+      throw err('E_ARG', fn, `${key} must be a non-negative integer (at least the longest sequence); got ${describeValue(m)}`);
+    }
+    offsets[key] = m;
+  }
+  const req = finish(fn, op, q.dtype, { batch: cuSeqlensQ.shape[0] - 1, seqlenQ: totalQ, seqlenK: totalK, headsQ, headsKV, headDim }, o, { kind: 'host' }, ops);
+  return { req, offsets };
 }

@@ -101,7 +101,7 @@ describe('the package entry', () => {
     const names = Object.keys(api).sort();
     expect(names).toEqual([
       'DeviceTensor', 'ERROR_CODES', 'FLOAT8_E4M3_MAX', 'FlashAttentionError', 'Stream', 'bfloat16Bits', 'bfloat16Value',
-      'flashAttention', 'flashAttentionBackward', 'flashAttentionWithKVCache', 'float16Bits', 'float16Value', 'float8E4M3Bits', 'float8E4M3Value',
+      'flashAttention', 'flashAttentionBackward', 'flashAttentionVarlen', 'flashAttentionVarlenBackward', 'flashAttentionWithKVCache', 'float16Bits', 'float16Value', 'float8E4M3Bits', 'float8E4M3Value',
       'fromBfloat16', 'fromFloat16', 'fromFloat32', 'fromFloat8E4M3', 'isFlashAttentionError', 'probe', 'quantizeFp8',
       'tensor', 'toBfloat16', 'toFloat16', 'toFloat32', 'toFloat8E4M3',
     ]);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/varlen.h"
 #include "errors.h"
 #include "exec/call_support.h"
 #include "exec/completion.h"
@@ -139,7 +140,11 @@ class AttentionCall final : public CpuTask {
     bind(p);
     const int threads = job.threads > 0 ? job.threads : cpu::default_threads();
     try {
-      if (job.backward) {
+      if (job.varlen) {
+        const auto* cu_q = static_cast<const int32_t*>(bound_ptr({&inputs}, job.cu_seqlens_q));
+        const auto* cu_k = static_cast<const int32_t*>(bound_ptr({&inputs}, job.cu_seqlens_k));
+        (job.backward ? cpu::varlen_backward : cpu::varlen_forward)(p, cu_q, cu_k, threads);
+      } else if (job.backward) {
         cpu::backward(p, threads);
       } else if (job.naive) {
         cpu::naive_forward(p, threads);
@@ -254,15 +259,16 @@ void start_cuda_call(napi_env env, EnvState* state, AttentionCall* call) {
 
 #endif  // FLASHATTN_WITH_CUDA
 
-Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
-  const char* op = backward ? "backward" : "forward";
+}  // namespace
+
+Napi::Value QueueAttention(const Napi::CallbackInfo& info, const char* op, AttentionJob (*parse)(Napi::Value)) {
   Napi::Env env = info.Env();
   const int64_t t_start = now_ns();
   EnvState::free_orphans();
   AttentionCall* call = nullptr;
   try {
     EnvState* state = EnvState::of(env);
-    AttentionJob job = backward ? parse_backward(info[0]) : parse_forward(info[0]);
+    AttentionJob job = parse(info[0]);
     const int64_t t_parsed = now_ns();
     call = new AttentionCall(std::move(job));
     call->t_start_ns = t_start;
@@ -302,6 +308,8 @@ Napi::Value QueueAttention(const Napi::CallbackInfo& info, bool backward) {
   }
 }
 
+namespace {
+
 // ---- DeviceBuffer copies -------------------------------------------------------------------------
 
 #if FLASHATTN_WITH_CUDA
@@ -337,9 +345,9 @@ class CopyCall final : public Work {
 
 }  // namespace
 
-Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, false); }
+Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, "forward", parse_forward); }
 
-Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, true); }
+Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, "backward", parse_backward); }
 
 Napi::Promise QueueCopy(Napi::Env env, const char* op, std::shared_ptr<DeviceAllocation> alloc, Napi::Value array,
                         void* host, size_t bytes, bool to_device) {

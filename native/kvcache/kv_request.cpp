@@ -66,13 +66,6 @@ Scalars read_scalars(const Napi::Object& req, KvCacheJob& job) {
   return s;
 }
 
-void expect_dtype(const TensorArg& t, DType want, const std::string& why) {
-  if (t.dtype != want) {
-    fail(ErrorCode::kDType, t.name + ".dtype must be '" + dtype_name(want) + "' (" + why + "), but got '" +
-                                dtype_name(t.dtype) + "'");
-  }
-}
-
 // t.shape must be `want`; `legend` names the dims.
 void expect_shape(const TensorArg& t, std::initializer_list<int64_t> want, const char* legend) {
   int i = 0;

@@ -65,6 +65,11 @@ void expect_dim(const TensorArg& t, int i, const char* what, const TensorArg& re
   }
 }
 
+// The dtype of `out` (and of dout): q's, except bf16 for fp8 inputs.
+DType output_dtype(DType in) { return in == DType::kFloat8E4M3 ? DType::kBFloat16 : in; }
+
+}  // namespace
+
 void expect_same_shape(const TensorArg& t, const TensorArg& ref) {
   for (int i = 0; i < ref.rank; ++i) {
     if (t.shape[i] != ref.shape[i]) {
@@ -81,10 +86,7 @@ void expect_dtype(const TensorArg& t, DType want, const std::string& why) {
   }
 }
 
-// The dtype of `out` (and of dout): q's, except bf16 for fp8 inputs.
-DType output_dtype(DType in) { return in == DType::kFloat8E4M3 ? DType::kBFloat16 : in; }
-
-void check_tensors(AttentionJob& job) {
+void check_dtypes(AttentionJob& job) {
   const TensorArg& q = job.q;
   const TensorArg& k = job.k;
   if (q.dtype == DType::kInt32) {
@@ -114,39 +116,58 @@ void check_tensors(AttentionJob& job) {
     expect_dtype(job.dk, q.dtype, "like q.dtype");
     expect_dtype(job.dv, q.dtype, "like q.dtype");
   }
+}
 
-  // shapes
-  expect_dim(k, 0, "batch", q, 0);
-  expect_dim(k, 3, "headDim", q, 3);
-  expect_same_shape(job.v, k);
-  if (q.shape[2] % k.shape[2] != 0) {
-    fail(ErrorCode::kShape, "q.shape[2] (headsQ) = " + str(q.shape[2]) + " must be a multiple of k.shape[2] (headsKV) = " +
-                                str(k.shape[2]));
+void check_memory(AttentionJob& job) {
+  for (TensorArg* t : job.outputs()) {
+    if (!t->absent && !non_overlapping(*t)) {
+      fail(ErrorCode::kArg, t->name + ".strides make elements share memory; an output must not overlap itself");
+    }
   }
-  const std::string d_problem = head_dim_problem(q.shape[3], "q.shape[3] (headDim)");
+  // The kernels index lse as a contiguous array (AttnParams has no lse strides); a host array is
+  // staged through a contiguous copy, so only a device view must be.
+  if (job.lse.on_device() && !job.lse.contiguous()) {
+    fail(ErrorCode::kUnsupported, job.lse.name + " must be contiguous on the device (no strides); the kernels take no "
+                                                 "lse strides");
+  }
+  std::vector<const TensorArg*> ins, outs;
+  for (TensorArg* t : job.inputs()) ins.push_back(t);
+  for (TensorArg* t : job.outputs()) outs.push_back(t);
+  check_no_overlap(outs, ins);
+}
+
+void check_heads(const AttentionJob& job) {
+  const TensorArg& q = job.q;
+  const TensorArg& k = job.k;
+  const int hs = q.rank - 2, hd = q.rank - 1;  // the heads and headDim dims
+  expect_dim(k, hd, "headDim", q, hd);
+  expect_same_shape(job.v, k);
+  if (q.shape[hs] % k.shape[hs] != 0) {
+    fail(ErrorCode::kShape, "q.shape[" + str(hs) + "] (headsQ) = " + str(q.shape[hs]) + " must be a multiple of k.shape[" +
+                                str(hs) + "] (headsKV) = " + str(k.shape[hs]));
+  }
+  const std::string d_problem = head_dim_problem(q.shape[hd], "q.shape[" + str(hd) + "] (headDim)");
   if (!d_problem.empty()) fail(ErrorCode::kUnsupported, d_problem);
   expect_same_shape(job.out, q);
-  const TensorArg& lse = job.lse;
-  if (lse.shape[0] != q.shape[0] || lse.shape[1] != q.shape[2] || lse.shape[2] != q.shape[1]) {
-    fail(ErrorCode::kShape, "lse.shape must be " + std::string(kLseLegend) + " = [" + str(q.shape[0]) + ", " +
-                                str(q.shape[2]) + ", " + str(q.shape[1]) + "], but got " + shape_text(lse));
-  }
   if (job.backward) {
     expect_same_shape(job.dout, q);
     expect_same_shape(job.dq, q);
     expect_same_shape(job.dk, k);
     expect_same_shape(job.dv, k);
   }
-  for (TensorArg* t : job.outputs()) {
-    if (!t->absent && !non_overlapping(*t)) {
-      fail(ErrorCode::kArg, t->name + ".strides make elements share memory; an output must not overlap itself");
-    }
-  }
-  // The kernels index lse as a contiguous [batch, headsQ, seqlenQ] array (AttnParams has no lse
-  // strides); a host array is staged through a contiguous copy, so only a device view must be.
-  if (job.lse.on_device() && !job.lse.contiguous()) {
-    fail(ErrorCode::kUnsupported, "lse must be contiguous on the device (" + std::string(kLseLegend) +
-                                      " without strides); the kernels take no lse strides");
+}
+
+namespace {
+
+// The rank-4 shapes of a forward or backward request.
+void check_shapes(AttentionJob& job) {
+  const TensorArg& q = job.q;
+  expect_dim(job.k, 0, "batch", q, 0);
+  check_heads(job);
+  const TensorArg& lse = job.lse;
+  if (lse.shape[0] != q.shape[0] || lse.shape[1] != q.shape[2] || lse.shape[2] != q.shape[1]) {
+    fail(ErrorCode::kShape, "lse.shape must be " + std::string(kLseLegend) + " = [" + str(q.shape[0]) + ", " +
+                                str(q.shape[2]) + ", " + str(q.shape[1]) + "], but got " + shape_text(lse));
   }
 }
 
@@ -190,7 +211,8 @@ void check_placement(AttentionJob& job) {
 }
 
 
-void fill_params(AttentionJob& job, float scale, int window_left, int window_right, bool deterministic) {
+// Sizes, dtypes and strides; scale, window and deterministic were read by read_common.
+void fill_params(AttentionJob& job) {
   AttnParams& p = job.params;
   p.b = job.q.dim(0);
   p.s_q = job.q.dim(1);
@@ -200,10 +222,6 @@ void fill_params(AttentionJob& job, float scale, int window_left, int window_rig
   p.h_k = job.k.dim(2);
   p.dtype = job.q.dtype;
   p.out_dtype = job.out.dtype;
-  p.scale = scale;
-  p.window_left = window_left;
-  p.window_right = window_right;
-  p.deterministic = deterministic;
   set_contiguous_strides(p);
   // Host tensors are staged through contiguous copies (native/exec/); device tensors are read in
   // place, through their strides, which the kernels honour for every 4-D operand.
@@ -221,8 +239,8 @@ void fill_params(AttentionJob& job, float scale, int window_left, int window_rig
   }
 }
 
-// An output the request may leave out: read it when present, else mark it absent with the shape
-// and dtype it must have (the execution layer allocates it).
+}  // namespace
+
 TensorArg read_output(const Napi::Object& req, const char* name, int rank, const char* legend,
                       const std::vector<int64_t>& shape, DType dtype) {
   if (field(req, name).IsUndefined()) {
@@ -248,6 +266,8 @@ TensorArg read_output(const Napi::Object& req, const char* name, int rank, const
   }
   return read_tensor(req, name, rank, legend);
 }
+
+namespace {
 
 // The request type's slots for the serving paths (KV cache, paged KV, varlen, fp8). They are read
 // and checked like any tensor, and refused until an op implements them, so a request that names
@@ -322,6 +342,8 @@ void read_descales(const Napi::Object& req, AttentionJob& job) {
   }
 }
 
+}  // namespace
+
 std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
   const Napi::Value v = field(req, "stream");
   if (v.IsUndefined() || v.IsNull()) return nullptr;
@@ -335,45 +357,60 @@ std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
   return core;
 }
 
+void read_inputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes) {
+  const int r = shapes.rank;
+  if (job.backward) job.dout = read_tensor(req, "dout", r, shapes.q);
+  job.q = read_tensor(req, "q", r, shapes.q);
+  job.k = read_tensor(req, "k", r, shapes.k);
+  job.v = read_tensor(req, "v", r, shapes.k);
+  if (job.backward) {
+    job.out = read_tensor(req, "out", r, shapes.q);
+    job.lse = read_tensor(req, "lse", r - 1, shapes.lse);
+  }
+}
+
+void read_outputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes, DType out_dtype) {
+  const int r = shapes.rank;
+  const std::vector<int64_t> qs(job.q.shape, job.q.shape + r), ks(job.k.shape, job.k.shape + r);
+  if (job.backward) {
+    job.dq = read_output(req, "dq", r, shapes.q, qs, job.q.dtype);
+    job.dk = read_output(req, "dk", r, shapes.k, ks, job.q.dtype);
+    job.dv = read_output(req, "dv", r, shapes.k, ks, job.q.dtype);
+    return;
+  }
+  job.out = read_output(req, "out", r, shapes.q, qs, out_dtype);
+  // [b, h, s_q] of q [b, s_q, h, d]; [h, total_q] of q [total_q, h, d].
+  const std::vector<int64_t> lse = r == 4 ? std::vector<int64_t>{qs[0], qs[2], qs[1]} : std::vector<int64_t>{qs[1], qs[0]};
+  job.lse = read_output(req, "lse", r - 1, shapes.lse, lse, DType::kFloat32);
+}
+
+void read_common(const Napi::Object& req, AttentionJob& job) {
+  job.backend = read_backend(req);
+  job.device = read_device(req);
+  job.params.scale = read_scale(req);
+  job.params.window_left = read_window(req, "windowLeft");
+  job.params.window_right = read_window(req, "windowRight");
+  job.threads = static_cast<int>(read_integer(field(req, "threads"), "threads", 0, kMaxThreads,
+                                              "an integer from 0 to 1024 (0 = one per hardware thread)"));
+  if (job.backward) job.params.deterministic = read_bool(field(req, "deterministic"), "deterministic");
+  const Napi::Value poison = field(req, "poison");
+  job.poison = poison.IsUndefined() ? false : read_bool(poison, "poison");
+}
+
+namespace {
+
 AttentionJob parse_attention(Napi::Value request, bool backward) {
   const Napi::Object req = as_object(request, "the request");
   AttentionJob job;
   job.backward = backward;
-  job.backend = read_backend(req);
-  job.device = read_device(req);
-  const float scale = read_scale(req);
-  const int window_left = read_window(req, "windowLeft");
-  const int window_right = read_window(req, "windowRight");
-  job.threads = static_cast<int>(read_integer(field(req, "threads"), "threads", 0, kMaxThreads,
-                                              "an integer from 0 to 1024 (0 = one per hardware thread)"));
-  bool deterministic = false;
-  if (backward) {
-    deterministic = read_bool(field(req, "deterministic"), "deterministic");
-  } else {
-    job.naive = read_bool(field(req, "naive"), "naive");
-  }
+  read_common(req, job);
+  if (!backward) job.naive = read_bool(field(req, "naive"), "naive");
 
-  const Napi::Value poison = field(req, "poison");
-  job.poison = poison.IsUndefined() ? false : read_bool(poison, "poison");
-
-  if (backward) job.dout = read_tensor(req, "dout", 4, kQLegend);
-  job.q = read_tensor(req, "q", 4, kQLegend);
-  job.k = read_tensor(req, "k", 4, kKLegend);
-  job.v = read_tensor(req, "v", 4, kKLegend);
-  const std::vector<int64_t> qs(job.q.shape, job.q.shape + 4), ks(job.k.shape, job.k.shape + 4);
-  if (backward) {
-    job.out = read_tensor(req, "out", 4, kQLegend);
-    job.lse = read_tensor(req, "lse", 3, kLseLegend);
-    job.dq = read_output(req, "dq", 4, kQLegend, qs, job.q.dtype);
-    job.dk = read_output(req, "dk", 4, kKLegend, ks, job.q.dtype);
-    job.dv = read_output(req, "dv", 4, kKLegend, ks, job.q.dtype);
-  } else {
-    const DType out_dtype = read_fp8_out_dtype(req, job.q.dtype);
-    job.params.out_dtype = out_dtype;  // what a given out must be (check_tensors)
-    job.out = read_output(req, "out", 4, kQLegend, qs, out_dtype);
-    job.lse = read_output(req, "lse", 3, kLseLegend, {qs[0], qs[2], qs[1]}, DType::kFloat32);
-    read_descales(req, job);
-  }
+  const OperandShapes padded{4, kQLegend, kKLegend, kLseLegend};
+  read_inputs(req, job, padded);
+  if (!backward) job.params.out_dtype = read_fp8_out_dtype(req, job.q.dtype);  // what a given out must be (check_dtypes)
+  read_outputs(req, job, padded, backward ? job.q.dtype : job.params.out_dtype);
+  if (!backward) read_descales(req, job);
   job.stream = read_stream(req, job.device);
   refuse_unsupported_slots(req, backward ? "backward" : "forward");
   if (backward) {
@@ -383,13 +420,10 @@ AttentionJob parse_attention(Napi::Value request, bool backward) {
   }
 
   check_placement(job);
-  check_tensors(job);
-  std::vector<const TensorArg*> ins, outs;
-  for (TensorArg* t : job.inputs()) ins.push_back(t);
-  for (TensorArg* t : job.outputs()) outs.push_back(t);
-  check_no_overlap(outs, ins);
-
-  fill_params(job, scale, window_left, window_right, deterministic);
+  check_dtypes(job);
+  check_shapes(job);
+  check_memory(job);
+  fill_params(job);
   return job;
 }
 
@@ -403,9 +437,9 @@ std::string head_dim_problem(int64_t d, const std::string& path) {
 }
 
 std::vector<TensorArg*> AttentionJob::inputs() {
-  if (backward) return {&dout, &q, &k, &v, &out, &lse};
   std::vector<TensorArg*> in = {&q, &k, &v};
-  for (TensorArg* t : {&q_descale, &k_descale, &v_descale}) {
+  if (backward) in = {&dout, &q, &k, &v, &out, &lse};
+  for (TensorArg* t : {&q_descale, &k_descale, &v_descale, &cu_seqlens_q, &cu_seqlens_k}) {
     if (!t->absent && !t->name.empty()) in.push_back(t);
   }
   return in;

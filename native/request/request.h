@@ -43,6 +43,11 @@ struct AttentionJob {
   // Forward with float8_e4m3 inputs only: float32 descale factors, q (b, h), k and v (b, h_k);
   // absent (the default) means 1. Present ones are inputs like q.
   TensorArg q_descale, k_descale, v_descale;
+  // Varlen requests (native/varlen/): q, out, dout, dq are packed [totalQ, h, d]; k, v, dk, dv
+  // [totalK, h_k, d]; lse [h, totalQ]; int32 cu_seqlens_q / cu_seqlens_k [batch + 1] (inputs):
+  // sequence i is rows cu[i] .. cu[i + 1] - 1. params.b is the batch, params.s_q / s_k the totals.
+  bool varlen = false;
+  TensorArg cu_seqlens_q, cu_seqlens_k;
 
   std::vector<TensorArg*> inputs();
   std::vector<TensorArg*> outputs();
@@ -60,6 +65,41 @@ const TensorArg* check_placement(Backend backend, int device, const std::vector<
 
 AttentionJob parse_forward(Napi::Value request);
 AttentionJob parse_backward(Napi::Value request);
+
+// Pieces of parse_forward/parse_backward that other attention requests (varlen) share.
+// backend, device, scale, windowLeft, windowRight, threads, poison and (job.backward)
+// deterministic, into job and job.params.
+void read_common(const Napi::Object& req, AttentionJob& job);
+// How a request's tensors are shaped: rank of q, k, v and the tensors like them (lse: rank - 1),
+// and the legends of q, k and lse for messages. Padded: 4, [batch, seqlenQ, headsQ, headDim], ...,
+// lse [batch, headsQ, seqlenQ]; packed varlen: 3, [totalQ, headsQ, headDim], ..., lse [headsQ, totalQ].
+struct OperandShapes {
+  int rank;
+  const char* q;
+  const char* k;
+  const char* lse;
+};
+// The inputs by rank alone: q, k, v; backward: dout, out, lse too.
+void read_inputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes);
+// The outputs, which may be left out: forward out (out_dtype) and lse; backward dq, dk, dv.
+void read_outputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes, DType out_dtype);
+// An output the request may leave out: read it when present, else marked absent with the shape
+// and dtype it must have (the execution layer allocates it).
+TensorArg read_output(const Napi::Object& req, const char* name, int rank, const char* legend,
+                      const std::vector<int64_t>& shape, DType dtype);
+// The request's Stream (null when absent), on `device`.
+std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device);
+// t.shape == ref.shape (E_SHAPE), t.dtype == want (E_DTYPE; `why` says why).
+void expect_same_shape(const TensorArg& t, const TensorArg& ref);
+void expect_dtype(const TensorArg& t, DType want, const std::string& why);
+// The shapes every attention request checks alike, whatever its rank r: k's headDim (dim r - 1) is
+// q's, v is shaped like k, q's heads (dim r - 2) a multiple of k's, headDim supported; out, dout and
+// dq like q, dk and dv like k (E_SHAPE; E_UNSUPPORTED for the headDim).
+void check_heads(const AttentionJob& job);
+// Every tensor's dtype against q's (out: outDtype for fp8; lse float32), whatever the ranks.
+void check_dtypes(AttentionJob& job);
+// No output overlaps itself or another tensor; a device lse is contiguous.
+void check_memory(AttentionJob& job);
 
 // NativeSelectRequest: which kernel would run (b = 1; pointers null).
 struct SelectQuery {

@@ -8,10 +8,13 @@ import {
   type HostTensor,
   flashAttention,
   flashAttentionBackward,
+  flashAttentionVarlen,
+  flashAttentionVarlenBackward,
   probe,
   tensor,
   toBfloat16,
   toFloat16,
+  type VarlenOptions,
 } from 'flashattn';
 // @ts-expect-error planAttention is internal: not exported from the package entry
 import { planAttention } from 'flashattn';
@@ -89,4 +92,26 @@ export async function forward(): Promise<void> {
   void planAttention;
   const plan: Plan | undefined = undefined;
   void plan;
+}
+
+export async function varlen(): Promise<void> {
+  const packed = tensor(toBfloat16(new Float32Array(24)), [3, 2, 4], 'bfloat16');
+  const opts: VarlenOptions = { cuSeqlensQ: new Int32Array([0, 1, 3]), cuSeqlensK: tensor(new Int32Array([0, 2, 3]), [3]), causal: true };
+  const { out, lse } = await flashAttentionVarlen(packed, packed, packed, opts);
+  expectType<Equal<typeof out.dtype, 'bfloat16'>>();
+  expectType<Equal<typeof lse.data, Float32Array>>();
+  const grads = await flashAttentionVarlenBackward(out, packed, packed, packed, out, lse, { ...opts, deterministic: true });
+  expectType<Equal<typeof grads.dk.data, Uint16Array>>();
+  // @ts-expect-error the offsets are required
+  await flashAttentionVarlen(packed, packed, packed, { causal: true });
+  // @ts-expect-error offsets are int32
+  await flashAttentionVarlen(packed, packed, packed, { cuSeqlensQ: new Float32Array(3), cuSeqlensK: new Int32Array(3) });
+  // @ts-expect-error packed tensors have no layout
+  await flashAttentionVarlen(packed, packed, packed, { ...opts, layout: 'bhsd' });
+  if (probe().devices.length) {
+    const dev = await DeviceTensor.from(packed);
+    // @ts-expect-error varlen takes host tensors (the CUDA kernels are not wired yet)
+    await flashAttentionVarlen(dev, dev, dev, opts);
+    dev.dispose();
+  }
 }
