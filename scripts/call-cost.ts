@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 
 import { binding } from '../src-ts/binding';
-import { flashAttention, tensor, toBfloat16 } from '../src-ts/index';
+import type { NativeDeviceBuffer } from '../src-ts/binding';
+import { DeviceTensor, flashAttention, tensor, toBfloat16 } from '../src-ts/index';
 import type { HostTensor } from '../src-ts/tensor';
 
 const TINY = { batch: 1, seqlenQ: 1, seqlenK: 128, heads: 8, headDim: 128 };
@@ -132,6 +133,55 @@ async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number
   return { awaitedUs: median(awaited), syncUs: median(sync), parseUs: median(parse), parseP10Us: p10(parse) };
 }
 
+/** A DeviceBuffer look-alike: the TypeScript layer's DeviceTensor path runs on it with the addon's
+ * probe, select and forward stubbed (no GPU here), so this times that layer alone. */
+function fakeBuffer(bytes: number): NativeDeviceBuffer {
+  return {
+    device: 0,
+    bytes,
+    disposed: false,
+    dispose() {
+      (this as { disposed: boolean }).disposed = true;
+    },
+    upload: () => Promise.resolve(),
+    download: () => Promise.resolve(),
+  };
+}
+
+/** The TypeScript layer of a DeviceTensor call (bf16), the addon stubbed: the synchronous part
+ * and the awaited call (outputs wrapped into DeviceTensors and disposed). Run last: it replaces
+ * the binding's probe, select and forward for the rest of the process. */
+async function tsDevice(iters: number, warm: number) {
+  const b = binding() as unknown as Record<string, unknown>;
+  const real = b.probe as () => Record<string, unknown>;
+  b.probe = () => ({
+    ...real(),
+    build: 'cuda',
+    devices: [{ index: 0, name: 'stub', capability: [9, 0], smCount: 132, totalMemory: 1, freeMemory: 1, paths: ['sm90'] }],
+  });
+  b.select = () => ({ path: 'sm90', kernelHeadDim: 128, reason: '' });
+  const { batch, seqlenQ, seqlenK, heads, headDim } = TINY;
+  b.forward = () =>
+    Promise.resolve({ out: fakeBuffer(batch * seqlenQ * heads * headDim * 2), lse: fakeBuffer(batch * heads * seqlenQ * 4) });
+  const dev = (seq: number) => DeviceTensor.fromBuffer(fakeBuffer(batch * seq * heads * headDim * 2), [batch, seq, heads, headDim], 'bfloat16');
+  const [q, k, v] = [dev(seqlenQ), dev(seqlenK), dev(seqlenK)];
+  const awaited: number[] = [];
+  const sync: number[] = [];
+  for (let i = 0; i < warm + iters; i++) {
+    const t0 = nowUs();
+    const p = flashAttention(q, k, v);
+    const t1 = nowUs();
+    const r = await p;
+    r.out.dispose();
+    r.lse.dispose();
+    const t2 = nowUs();
+    if (i < warm) continue;
+    awaited.push(t2 - t0);
+    sync.push(t1 - t0);
+  }
+  return { awaitedUs: median(awaited), syncUs: median(sync), syncP10Us: p10(sync) };
+}
+
 async function main(): Promise<void> {
   process.env.FLASHATTN_TRACE = '1'; // read by the addon at its first settle
   const at = (flag: string) => process.argv.indexOf(flag);
@@ -160,6 +210,12 @@ async function main(): Promise<void> {
         `p10 ${d.parseP10Us.toFixed(1)})`,
     ]);
   }
+  const td = await tsDevice(iters, warm);
+  results['TS layer, DeviceTensors, addon stubbed'] = td;
+  rows.push([
+    'TS layer, DeviceTensors bf16, addon stubbed',
+    `awaited ${td.awaitedUs.toFixed(1)} us, sync ${td.syncUs.toFixed(1)} us (p10 ${td.syncP10Us.toFixed(1)})`,
+  ]);
   console.log(`tiny shape b${TINY.batch} sq${TINY.seqlenQ} sk${TINY.seqlenK} h${TINY.heads} d${TINY.headDim}, ` +
     `CPU backend, host tensors, threads 1; medians of ${iters} calls after ${warm} warm-up`);
   const w = Math.max(...rows.map((r) => r[0].length));
