@@ -144,17 +144,31 @@ function makePlan(req: NormalizedRequest): Plan {
 const planCache = new Map<string, Plan>();
 const PLAN_CACHE_LIMIT = 4096;
 
+/** What a plan depends on, in the cache key's order. */
+function planInputs(req: NormalizedRequest): unknown[] {
+  const d = req.dims;
+  return [req.op, req.kind, req.device, req.deviceIndex, req.dtype, d.batch, d.seqlenQ, d.seqlenK, d.headsQ, d.headsKV,
+    d.headDim, req.scale, req.windowLeft, req.windowRight, req.deterministic];
+}
+
+// The last call's inputs and plan: a run of same-shape calls (a decode loop) skips building the
+// key, whose float scale alone costs a number-to-string conversion each call.
+let lastInputs: unknown[] = [];
+let lastPlan: Plan | undefined;
+
 /** makePlan(), cached per shape key. @internal */
 export function plan(req: NormalizedRequest): Plan {
-  const d = req.dims;
-  const key = `${req.op}|${req.kind}|${req.device}|${req.deviceIndex}|${req.dtype}|${d.batch}|${d.seqlenQ}|${d.seqlenK}|` +
-    `${d.headsQ}|${d.headsKV}|${d.headDim}|${req.scale}|${req.windowLeft}|${req.windowRight}|${req.deterministic}`;
+  const inputs = planInputs(req);
+  if (lastPlan !== undefined && inputs.every((x, i) => x === lastInputs[i])) return lastPlan;
+  const key = inputs.join('|');
   let p = planCache.get(key);
   if (p === undefined) {
     p = makePlan(req);
     if (planCache.size >= PLAN_CACHE_LIMIT) planCache.clear();
     planCache.set(key, p);
   }
+  lastInputs = inputs;
+  lastPlan = p;
   return p;
 }
 
