@@ -49,7 +49,8 @@ Napi::Object as_object(Napi::Value value, const FieldPath& path);
 // Object.prototype.causal = true, or a tensor made with Object.create(), must not change what a
 // request says). The names are listed once, so a field the object does not have costs no further
 // call into JS, and one it has is read with the key JS listed. Getters run when a field is read
-// (and may throw a JS exception, which propagates as Napi::Error), each time it is read.
+// (and may throw a JS exception, which propagates as Napi::Error), each time it is read. Use it
+// within the handle scope that made it (it holds napi_values): the synchronous part of a call.
 class OwnFields {
  public:
   explicit OwnFields(const Napi::Object& obj);
