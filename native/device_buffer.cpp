@@ -157,9 +157,9 @@ void DeviceBuffer::Release(napi_env env) noexcept {
   napi_adjust_external_memory(env, -reported_bytes(bytes_), &adjusted);  // status ignored: noexcept
 }
 
-std::shared_ptr<DeviceAllocation> DeviceBuffer::Acquire(const std::string& what) const {
+std::shared_ptr<DeviceAllocation> DeviceBuffer::Acquire(const FieldPath& what) const {
   if (disposed_ || !alloc_) {
-    fail(ErrorCode::kDisposed, what + " has been disposed");
+    fail(ErrorCode::kDisposed, what.str() + " has been disposed");
   }
   return alloc_;
 }

@@ -19,6 +19,8 @@
 #include <memory>
 #include <string>
 
+#include "fields.h"
+
 namespace flashattn::native {
 
 // One device allocation; frees itself when the last owner lets go. (Nothing to free in the
@@ -56,7 +58,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 
   // The allocation, for a request that uses this buffer; E_DISPOSED after dispose(). `what`
   // names the buffer in that message, e.g. "q.data (a DeviceBuffer)".
-  std::shared_ptr<DeviceAllocation> Acquire(const std::string& what) const;
+  std::shared_ptr<DeviceAllocation> Acquire(const FieldPath& what) const;
 
   int device() const { return device_; }
   size_t bytes() const { return bytes_; }

@@ -58,6 +58,7 @@ export class DeviceTensor<D extends DType = DType> {
   #root: DeviceTensor | undefined; // the tensor that owns the buffer, for a view
   #disposed = false;
   #inUse = 0; // operations in flight, and live views, that use this buffer
+  #contiguous: boolean; // isContiguous, worked out once (shape, strides and offset never change)
 
   private constructor(
     buffer: NativeDeviceBuffer,
@@ -72,6 +73,7 @@ export class DeviceTensor<D extends DType = DType> {
     this.strides = Object.freeze(view ? [...view.strides] : contiguousStrides(shape));
     this.offset = view ? view.offset : 0;
     this.#root = view?.root;
+    this.#contiguous = !view || this.#stridesAreContiguous();
   }
 
   /**
@@ -116,6 +118,10 @@ export class DeviceTensor<D extends DType = DType> {
 
   /** True when the tensor is contiguous and starts at its buffer's first element. */
   get isContiguous(): boolean {
+    return this.#contiguous;
+  }
+
+  #stridesAreContiguous(): boolean {
     if (this.offset !== 0) return false;
     const c = contiguousStrides(this.shape);
     return this.strides.every((s, i) => s === c[i] || this.shape[i] === 1);

@@ -11,11 +11,9 @@ import { FlashAttentionError, describeValue, thrownText } from './errors';
  * getter or Proxy trap becomes E_ARG naming `path`. @internal
  */
 export function ownField(obj: object, key: string, path: string): unknown {
+  // hasOwn, then one read of the own property (a getter runs once): no descriptor object is made.
   try {
-    const desc = Object.getOwnPropertyDescriptor(obj, key);
-    if (desc === undefined) return undefined;
-    if ('value' in desc) return desc.value;
-    return desc.get === undefined ? undefined : desc.get.call(obj);
+    return Object.hasOwn(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
   } catch (e) {
     throw new FlashAttentionError('E_ARG', `reading ${path} threw: ${thrownText(e)}`, { cause: e });
   }
@@ -43,15 +41,12 @@ export function ownArray(value: readonly unknown[], path: string): unknown[] {
     throw new FlashAttentionError('E_ARG', `${path} has an unusable length: ${describeValue(length)}`);
   }
   const out: unknown[] = [];
-  for (let i = 0; i < length; i++) {
-    const has = (() => {
-      try {
-        return Object.getOwnPropertyDescriptor(value, String(i)) !== undefined;
-      } catch (e) {
-        throw new FlashAttentionError('E_ARG', `reading ${path}[${i}] threw: ${thrownText(e)}`, { cause: e });
-      }
-    })();
-    out.push(has ? ownField(value, String(i), `${path}[${i}]`) : HOLE);
+  let i = 0;
+  try {
+    // As ownField, element by element; the path of an element is only built for a message.
+    for (; i < length; i++) out.push(Object.hasOwn(value, i) ? value[i] : HOLE);
+  } catch (e) {
+    throw new FlashAttentionError('E_ARG', `reading ${path}[${i}] threw: ${thrownText(e)}`, { cause: e });
   }
   return out;
 }

@@ -580,6 +580,16 @@ export function normalizeBackward(
   return finish(fn, 'backward', dtype, dims, normalizeOptions(fn, opts, dims), common, ops);
 }
 
+/** The sizes that must be at least 1: name, tensor, axis. */
+const SIZES = [
+  ['batch', 'q', 0],
+  ['seqlenQ', 'q', 1],
+  ['headsQ', 'q', 2],
+  ['seqlenK', 'k', 1],
+  ['headsKV', 'k', 2],
+  ['headDim', 'q', 3],
+] as const;
+
 function checkQKV(fn: string, q: Operand, k: Operand, v: Operand): { dtype: DType; dims: AttentionDims } {
   for (const o of [q, k, v]) rank4(fn, o);
   if (k.dtype !== q.dtype || v.dtype !== q.dtype) {
@@ -591,15 +601,9 @@ function checkQKV(fn: string, q: Operand, k: Operand, v: Operand): { dtype: DTyp
   sameAxis(fn, q, k, 3);
   const [batch, seqlenQ, headsQ, headDim] = q.shape;
   const [, seqlenK, headsKV] = k.shape;
-  for (const [name, value, field] of [
-    ['batch', batch, 'q.shape[0]'],
-    ['seqlenQ', seqlenQ, 'q.shape[1]'],
-    ['headsQ', headsQ, 'q.shape[2]'],
-    ['seqlenK', seqlenK, 'k.shape[1]'],
-    ['headsKV', headsKV, 'k.shape[2]'],
-    ['headDim', headDim, 'q.shape[3]'],
-  ] as const) {
-    if (value < 1) throw err('E_SHAPE', fn, `${name} (${field}) must be at least 1; got ${value}`);
+  for (const [name, role, axis] of SIZES) {
+    const value = (role === 'q' ? q : k).shape[axis];
+    if (value < 1) throw err('E_SHAPE', fn, `${name} (${role}.shape[${axis}]) must be at least 1; got ${value}`);
   }
   // E_UNSUPPORTED, like the addon: a valid shape that no backend here implements.
   if (headDim % 8 !== 0 || headDim > MAX_HEAD_DIM) {

@@ -164,6 +164,25 @@ describe('the addon reads own properties only', () => {
       delete proto.out;
     }
   });
+
+  it('reads own getters and non-enumerable own fields; a getter or trap that throws rejects the call', async () => {
+    const hidden = req();
+    Object.defineProperty(hidden, 'windowRight', { get: () => -1, enumerable: false });
+    await expect(binding().forward(hidden)).resolves.toBeDefined();
+    const throwing = req();
+    Object.defineProperty(throwing, 'scale', {
+      get() {
+        throw new TypeError('no scale');
+      },
+    });
+    await expect(binding().forward(throwing)).rejects.toThrow(/no scale/);
+    const trap = new Proxy(req(), {
+      ownKeys() {
+        throw new RangeError('no keys');
+      },
+    });
+    await expect(binding().forward(trap)).rejects.toThrow(/no keys/);
+  });
 });
 
 describe('worker teardown', () => {

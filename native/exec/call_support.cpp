@@ -34,14 +34,7 @@ void* live_array_data(napi_env env, napi_ref ref, size_t bytes) {
   if (napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset) != napi_ok) return nullptr;
   bool detached = false;
   if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return nullptr;
-  size_t elem = 1;
-  switch (type) {
-    case napi_float32_array: elem = 4; break;
-    case napi_int32_array: elem = 4; break;
-    case napi_uint16_array: elem = 2; break;
-    default: elem = 1; break;
-  }
-  if (length * elem != bytes || (bytes > 0 && data == nullptr)) return nullptr;
+  if (length * element_bytes(type) != bytes || (bytes > 0 && data == nullptr)) return nullptr;
   return data;
 }
 

@@ -23,7 +23,7 @@ constexpr int kPageMultiple = 16;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-bool present(const Napi::Object& req, const char* name) { return !field(req, name).IsUndefined(); }
+bool present(const OwnFields& req, const char* name) { return !field(req, name).IsUndefined(); }
 
 // The request's own scalar options.
 struct Scalars {
@@ -32,7 +32,7 @@ struct Scalars {
   bool rotary_interleaved = false;
 };
 
-Scalars read_scalars(const Napi::Object& req, KvCacheJob& job) {
+Scalars read_scalars(const OwnFields& req, KvCacheJob& job) {
   job.backend = read_choice(field(req, "backend"), "backend", {"cpu", "cuda"}) == 0 ? Backend::kCpu : Backend::kCuda;
 #if !FLASHATTN_WITH_CUDA
   if (job.backend == Backend::kCuda) fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
@@ -79,7 +79,7 @@ void expect_shape(const TensorArg& t, std::initializer_list<int64_t> want, const
 }
 
 // An output the request may leave out: absent, with the shape and dtype it must have.
-TensorArg output_arg(const Napi::Object& req, const char* name, int rank, const char* legend, const int64_t* shape,
+TensorArg output_arg(const OwnFields& req, const char* name, int rank, const char* legend, const int64_t* shape,
                      DType dtype) {
   if (present(req, name)) return read_tensor(req, name, rank, legend);
   TensorArg t;
@@ -189,7 +189,7 @@ std::vector<TensorArg*> KvCacheJob::inputs() {
 }
 
 KvCacheJob parse_kvcache(Napi::Value request) {
-  const Napi::Object req = as_object(request, "the request");
+  const OwnFields req(as_object(request, "the request"));
   KvCacheJob job;
   const Scalars s = read_scalars(req, job);
 

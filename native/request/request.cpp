@@ -23,7 +23,7 @@ std::string str(int64_t v) { return std::to_string(v); }
 
 // ---- scalar options ---------------------------------------------------------------------------
 
-Backend read_backend(const Napi::Object& req) {
+Backend read_backend(const OwnFields& req) {
   const Backend b = read_choice(field(req, "backend"), "backend", {"cpu", "cuda"}) == 0 ? Backend::kCpu
                                                                                          : Backend::kCuda;
 #if !FLASHATTN_WITH_CUDA
@@ -32,27 +32,27 @@ Backend read_backend(const Napi::Object& req) {
   return b;
 }
 
-int read_device(const Napi::Object& req) {
+int read_device(const OwnFields& req) {
   return static_cast<int>(
       read_integer(field(req, "device"), "device", 0, INT_MAX, "a non-negative integer (a CUDA device index)"));
 }
 
-int read_window(const Napi::Object& req, const char* key) {
+int read_window(const OwnFields& req, const char* key) {
   return static_cast<int>(read_integer(field(req, key), key, -1, INT_MAX, "an integer >= -1 (-1 means unbounded)"));
 }
 
-float read_scale(const Napi::Object& req) {
+float read_scale(const OwnFields& req) {
   const Napi::Value value = field(req, "scale");
   const double s = read_finite(value, "scale");
   if (std::fabs(s) > FLT_MAX) fail(ErrorCode::kArg, "scale must fit in a float32, but got " + describe(value));
   return static_cast<float>(s);
 }
 
-int read_dim(const Napi::Object& req, const char* key) {
+int read_dim(const OwnFields& req, const char* key) {
   return static_cast<int>(read_integer(field(req, key), key, 1, INT_MAX, "a positive integer", ErrorCode::kShape));
 }
 
-bool read_op_is_backward(const Napi::Object& req) {
+bool read_op_is_backward(const OwnFields& req) {
   return read_choice(field(req, "op"), "op", {"forward", "backward"}) == 1;
 }
 
@@ -241,7 +241,7 @@ void fill_params(AttentionJob& job) {
 
 }  // namespace
 
-TensorArg read_output(const Napi::Object& req, const char* name, int rank, const char* legend,
+TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
                       const std::vector<int64_t>& shape, DType dtype) {
   if (field(req, name).IsUndefined()) {
     TensorArg t;
@@ -272,7 +272,7 @@ namespace {
 // The request type's slots for the serving paths (KV cache, paged KV, varlen, fp8). They are read
 // and checked like any tensor, and refused until an op implements them, so a request that names
 // one never runs without it.
-void refuse_unsupported_slots(const Napi::Object& req, const char* op) {
+void refuse_unsupported_slots(const OwnFields& req, const char* op) {
   struct Slot {
     const char* name;
     int rank;
@@ -295,7 +295,7 @@ void refuse_unsupported_slots(const Napi::Object& req, const char* op) {
 
 // outDtype: the dtype of out for float8_e4m3 inputs, bfloat16 (default) or float16; other inputs
 // must leave it out or name their own dtype.
-DType read_fp8_out_dtype(const Napi::Object& req, DType in) {
+DType read_fp8_out_dtype(const OwnFields& req, DType in) {
   const Napi::Value v = field(req, "outDtype");
   if (v.IsUndefined()) return output_dtype(in);
   const DType want = read_dtype(v, "outDtype");
@@ -314,7 +314,7 @@ DType read_fp8_out_dtype(const Napi::Object& req, DType in) {
 }
 
 // qDescale (b, h), kDescale and vDescale (b, h_k): float32, contiguous, float8_e4m3 inputs only.
-void read_descales(const Napi::Object& req, AttentionJob& job) {
+void read_descales(const OwnFields& req, AttentionJob& job) {
   struct Role {
     const char* name;
     TensorArg* t;
@@ -344,7 +344,7 @@ void read_descales(const Napi::Object& req, AttentionJob& job) {
 
 }  // namespace
 
-std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
+std::shared_ptr<StreamCore> read_stream(const OwnFields& req, int device) {
   const Napi::Value v = field(req, "stream");
   if (v.IsUndefined() || v.IsNull()) return nullptr;
   Stream* s = Stream::FromValue(v);
@@ -357,7 +357,7 @@ std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device) {
   return core;
 }
 
-void read_inputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes) {
+void read_inputs(const OwnFields& req, AttentionJob& job, const OperandShapes& shapes) {
   const int r = shapes.rank;
   if (job.backward) job.dout = read_tensor(req, "dout", r, shapes.q);
   job.q = read_tensor(req, "q", r, shapes.q);
@@ -369,7 +369,7 @@ void read_inputs(const Napi::Object& req, AttentionJob& job, const OperandShapes
   }
 }
 
-void read_outputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes, DType out_dtype) {
+void read_outputs(const OwnFields& req, AttentionJob& job, const OperandShapes& shapes, DType out_dtype) {
   const int r = shapes.rank;
   const std::vector<int64_t> qs(job.q.shape, job.q.shape + r), ks(job.k.shape, job.k.shape + r);
   if (job.backward) {
@@ -384,7 +384,7 @@ void read_outputs(const Napi::Object& req, AttentionJob& job, const OperandShape
   job.lse = read_output(req, "lse", r - 1, shapes.lse, lse, DType::kFloat32);
 }
 
-void read_common(const Napi::Object& req, AttentionJob& job) {
+void read_common(const OwnFields& req, AttentionJob& job) {
   job.backend = read_backend(req);
   job.device = read_device(req);
   job.params.scale = read_scale(req);
@@ -400,7 +400,7 @@ void read_common(const Napi::Object& req, AttentionJob& job) {
 namespace {
 
 AttentionJob parse_attention(Napi::Value request, bool backward) {
-  const Napi::Object req = as_object(request, "the request");
+  const OwnFields req(as_object(request, "the request"));
   AttentionJob job;
   job.backward = backward;
   read_common(req, job);
@@ -455,7 +455,7 @@ AttentionJob parse_forward(Napi::Value request) { return parse_attention(request
 AttentionJob parse_backward(Napi::Value request) { return parse_attention(request, true); }
 
 SelectQuery parse_select(Napi::Value request) {
-  const Napi::Object req = as_object(request, "the request");
+  const OwnFields req(as_object(request, "the request"));
   SelectQuery s;
   s.backward = read_op_is_backward(req);
   s.device = read_device(req);
@@ -482,7 +482,7 @@ SelectQuery parse_select(Napi::Value request) {
 }
 
 BenchQuery parse_bench(Napi::Value request) {
-  const Napi::Object req = as_object(request, "the request");
+  const OwnFields req(as_object(request, "the request"));
   BenchQuery b;
   b.backward = read_op_is_backward(req);
   b.naive = read_bool(field(req, "naive"), "naive");

@@ -69,7 +69,7 @@ AttentionJob parse_backward(Napi::Value request);
 // Pieces of parse_forward/parse_backward that other attention requests (varlen) share.
 // backend, device, scale, windowLeft, windowRight, threads, poison and (job.backward)
 // deterministic, into job and job.params.
-void read_common(const Napi::Object& req, AttentionJob& job);
+void read_common(const OwnFields& req, AttentionJob& job);
 // How a request's tensors are shaped: rank of q, k, v and the tensors like them (lse: rank - 1),
 // and the legends of q, k and lse for messages. Padded: 4, [batch, seqlenQ, headsQ, headDim], ...,
 // lse [batch, headsQ, seqlenQ]; packed varlen: 3, [totalQ, headsQ, headDim], ..., lse [headsQ, totalQ].
@@ -80,15 +80,15 @@ struct OperandShapes {
   const char* lse;
 };
 // The inputs by rank alone: q, k, v; backward: dout, out, lse too.
-void read_inputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes);
+void read_inputs(const OwnFields& req, AttentionJob& job, const OperandShapes& shapes);
 // The outputs, which may be left out: forward out (out_dtype) and lse; backward dq, dk, dv.
-void read_outputs(const Napi::Object& req, AttentionJob& job, const OperandShapes& shapes, DType out_dtype);
+void read_outputs(const OwnFields& req, AttentionJob& job, const OperandShapes& shapes, DType out_dtype);
 // An output the request may leave out: read it when present, else marked absent with the shape
 // and dtype it must have (the execution layer allocates it).
-TensorArg read_output(const Napi::Object& req, const char* name, int rank, const char* legend,
+TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
                       const std::vector<int64_t>& shape, DType dtype);
 // The request's Stream (null when absent), on `device`.
-std::shared_ptr<StreamCore> read_stream(const Napi::Object& req, int device);
+std::shared_ptr<StreamCore> read_stream(const OwnFields& req, int device);
 // t.shape == ref.shape (E_SHAPE), t.dtype == want (E_DTYPE; `why` says why).
 void expect_same_shape(const TensorArg& t, const TensorArg& ref);
 void expect_dtype(const TensorArg& t, DType want, const std::string& why);

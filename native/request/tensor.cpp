@@ -32,7 +32,7 @@ HostArrayKind host_array_for(DType dtype) {
 
 }  // namespace
 
-DType read_dtype(Napi::Value value, const std::string& path) {
+DType read_dtype(Napi::Value value, const FieldPath& path) {
   static_assert(static_cast<int>(DType::kFloat32) == 0 && static_cast<int>(DType::kFloat16) == 1 &&
                     static_cast<int>(DType::kBFloat16) == 2 && static_cast<int>(DType::kFloat8E4M3) == 3 &&
                     static_cast<int>(DType::kInt32) == 4,
@@ -47,6 +47,23 @@ std::string shape_text(const TensorArg& t) {
   return s + "]";
 }
 
+size_t element_bytes(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: return 8;
+    default: return 0;
+  }
+}
+
 HostView host_view(const Napi::TypedArray& array) {
   HostView v;
   napi_value arraybuffer = nullptr;
@@ -55,18 +72,19 @@ HostView host_view(const Napi::TypedArray& array) {
   const napi_status status = napi_get_typedarray_info(array.Env(), array, &v.type, &v.length, &v.data, &arraybuffer,
                                                       &byte_offset);
   if (status != napi_ok) fail(ErrorCode::kInternal, "napi_get_typedarray_info failed");
-  v.byte_length = array.ByteLength();
+  const size_t per = element_bytes(v.type);
+  v.byte_length = per != 0 ? v.length * per : array.ByteLength();
   return v;
 }
 
-TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend) {
+TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const char* shape_legend) {
   TensorArg t;
   t.name = name;
   t.rank = rank;
-  const std::string n(name);
-  const Napi::Object obj = as_object(field(req, name), n);
+  const std::string n(name);  // for messages (short: no allocation)
+  const OwnFields obj(as_object(field(req, name), name));
 
-  t.dtype = read_dtype(field(obj, "dtype"), n + ".dtype");
+  t.dtype = read_dtype(field(obj, "dtype"), FieldPath(name, ".dtype"));
 
   const Napi::Value shape = field(obj, "shape");
   if (!shape.IsArray() || shape.As<Napi::Array>().Length() != static_cast<uint32_t>(rank)) {
@@ -75,7 +93,7 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
   }
   const Napi::Array dims = shape.As<Napi::Array>();
   for (int i = 0; i < rank; ++i) {
-    t.shape[i] = read_integer(dims.Get(static_cast<uint32_t>(i)), n + ".shape[" + std::to_string(i) + "]", 1, INT_MAX,
+    t.shape[i] = read_integer(dims.Get(static_cast<uint32_t>(i)), FieldPath(name, ".shape", i), 1, INT_MAX,
                               "a positive integer (at most 2^31-1)", ErrorCode::kShape);
   }
   int64_t elements = 1;
@@ -102,7 +120,7 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
     }
     for (int i = 0; i < rank; ++i) {
       t.strides[i] = read_integer(strides.As<Napi::Array>().Get(static_cast<uint32_t>(i)),
-                                  n + ".strides[" + std::to_string(i) + "]", 0, kMaxSafeInteger,
+                                  FieldPath(name, ".strides", i), 0, kMaxSafeInteger,
                                   "a non-negative integer (elements)");
     }
     if (t.strides[rank - 1] != 1) {
@@ -122,16 +140,19 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
 
   const Napi::Value offset = field(obj, "offset");
   const Napi::Value data = field(obj, "data");
-  if (DeviceBuffer* buffer = DeviceBuffer::FromValue(data)) {
+  // A typed array is never a DeviceBuffer: asking that first spares host calls the type-tag check.
+  const bool typed = data.IsTypedArray();
+  DeviceBuffer* buffer = typed ? nullptr : DeviceBuffer::FromValue(data);
+  if (buffer != nullptr) {
     t.kind = "DeviceBuffer";
-    t.device = buffer->Acquire(n + ".data (a DeviceBuffer)");
+    t.device = buffer->Acquire(FieldPath(name, ".data (a DeviceBuffer)"));
     if (!offset.IsUndefined()) {
-      t.offset = read_integer(offset, n + ".offset", 0, kMaxSafeInteger, "a non-negative integer (elements)");
+      t.offset = read_integer(offset, FieldPath(name, ".offset"), 0, kMaxSafeInteger, "a non-negative integer (elements)");
     }
     const size_t need = static_cast<size_t>(t.offset) * elem + t.span_bytes;
     if (buffer->bytes() < need) {
-      fail(ErrorCode::kShape, n + ".data is a DeviceBuffer of " + std::to_string(buffer->bytes()) + " bytes, but " + n +
-                                  ".shape " + shape_text(t) + " of " + dtype_name(t.dtype) +
+      fail(ErrorCode::kShape, n + ".data is a DeviceBuffer of " + std::to_string(buffer->bytes()) + " bytes, but " +
+                                  n + ".shape " + shape_text(t) + " of " + dtype_name(t.dtype) +
                                   (t.offset != 0 || !t.contiguous() ? " at offset " + std::to_string(t.offset) +
                                                                           " with its strides"
                                                                     : std::string()) +
@@ -144,12 +165,12 @@ TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const
   }
 
   const HostArrayKind want = host_array_for(t.dtype);
-  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != want.type) {
+  const HostView view = typed ? host_view(data.As<Napi::TypedArray>()) : HostView{};
+  if (!typed || view.type != want.type) {
     fail(ErrorCode::kDType, n + ".data must be a " + want.name + " for dtype '" + dtype_name(t.dtype) + "'" +
                                 (want.type == napi_uint16_array ? " (the bits of each value)" : "") + ", but got " +
                                 describe(data));
   }
-  const HostView view = host_view(data.As<Napi::TypedArray>());
   if (t.contiguous() ? view.length != static_cast<size_t>(elements) : view.length < static_cast<size_t>(reach + 1)) {
     fail(ErrorCode::kShape, n + ".data has " + std::to_string(view.length) + " elements, but " + n + ".shape " +
                                 shape_text(t) + (t.contiguous() ? "" : " with its strides") + " needs " +

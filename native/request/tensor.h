@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "device_buffer.h"
+#include "fields.h"
 #include "params.h"
 
 namespace flashattn::native {
@@ -48,7 +49,7 @@ struct TensorArg {
 };
 
 // The dtype names as they cross the boundary (binding.ts NativeDType), in DType order.
-DType read_dtype(Napi::Value value, const std::string& path);
+DType read_dtype(Napi::Value value, const FieldPath& path);
 
 // Reads req[name] = {data, shape, dtype, strides?, offset?} (own properties only) and checks what
 // one tensor can check alone:
@@ -63,7 +64,7 @@ DType read_dtype(Napi::Value value, const std::string& path);
 // `shape_legend` names the dims for messages, e.g. "[batch, seqlenQ, headsQ, headDim]".
 // Nothing is retained: host data is copied by the caller before the call returns, and a
 // DeviceBuffer's memory is held by the shared_ptr in TensorArg::device.
-TensorArg read_tensor(const Napi::Object& req, const char* name, int rank, const char* shape_legend);
+TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const char* shape_legend);
 
 // "[2, 128, 8, 64]"
 std::string shape_text(const TensorArg& t);
@@ -92,6 +93,10 @@ struct HostView {
   napi_typedarray_type type = napi_uint8_array;
 };
 HostView host_view(const Napi::TypedArray& array);
+
+// Bytes per element of a typed array type (TypedArray.BYTES_PER_ELEMENT); 0 for a type these
+// headers may not name (Float16Array).
+size_t element_bytes(napi_typedarray_type type);
 
 // Outputs must not share memory with any input or with each other (inputs may share with inputs).
 // Each range is [data, data + bytes); all tensors of one request are in one address space.

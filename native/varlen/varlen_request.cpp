@@ -22,7 +22,7 @@ std::string str(int64_t v) { return std::to_string(v); }
 
 // maxSeqlenQ / maxSeqlenK: -1 when the request leaves it out. Read before any tensor, so that no
 // field read after them can run code while their host pointers are held.
-int64_t read_max(const Napi::Object& req, const char* name) {
+int64_t read_max(const OwnFields& req, const char* name) {
   const Napi::Value v = field(req, name);
   return v.IsUndefined() ? -1 : read_integer(v, name, 0, INT_MAX, "a non-negative integer");
 }
@@ -69,7 +69,7 @@ void check_shapes(const AttentionJob& job) {
 }
 
 AttentionJob parse_varlen(Napi::Value request, bool backward) {
-  const Napi::Object req = as_object(request, "the request");
+  const OwnFields req(as_object(request, "the request"));
   AttentionJob job;
   job.backward = backward;
   job.varlen = true;
