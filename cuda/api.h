@@ -71,6 +71,12 @@ using Stream = void*;
 
 Stream stream_create(int device);
 void stream_destroy(Stream stream) noexcept;
+// `count` streams of `device` for one call's independent pieces to run on side by side (fork from
+// the call's stream with stream_wait, join back the same way); made on first use, kept for the
+// process, shared by every call.
+std::vector<Stream> side_streams(int device, int count);
+// Work enqueued on `waiter` from now on runs after all the work enqueued on `signaller` so far.
+void stream_wait(int device, Stream waiter, Stream signaller);
 void stream_synchronize(Stream stream);
 
 void* device_alloc(int device, size_t bytes);  // throws Error with out_of_memory() on OOM
@@ -100,6 +106,13 @@ int event_query(void* event, std::string* why) noexcept;
 void copy_to_device(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void copy_to_host(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void fill_bytes(int device, void* dst, int value, size_t bytes, Stream stream);
+// `height` rows of `width` bytes, device to device, rows `spitch` / `dpitch` bytes apart.
+void copy_2d(int device, void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+             Stream stream);
+// `height` rows of `width` bytes at `dst`, `pitch` bytes apart, set to the byte `value`.
+void fill_2d(int device, void* dst, size_t pitch, int value, size_t width, size_t height, Stream stream);
+// `height` rows of `width` floats at `dst`, `pitch` floats apart, set to `value`.
+void fill_floats_2d(int device, float* dst, size_t pitch, float value, size_t width, size_t height, Stream stream);
 
 // ---- attention ---------------------------------------------------------------------------
 // All pointers in params are device pointers on `device`. Enqueues on `stream`; does not wait.

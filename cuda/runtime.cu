@@ -283,6 +283,26 @@ void stream_destroy(Stream stream) noexcept {
 
 void stream_synchronize(Stream stream) { FA_CUDA_CHECK(cudaStreamSynchronize(as_stream(stream))); }
 
+std::vector<Stream> side_streams(int device, int count) {
+  static std::mutex mu;
+  static std::map<int, std::vector<Stream>> made;  // kept for the process, like the device's context
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<Stream>& have = made[device];
+  while (static_cast<int>(have.size()) < count) have.push_back(stream_create(device));
+  return std::vector<Stream>(have.begin(), have.begin() + count);
+}
+
+void stream_wait(int device, Stream waiter, Stream signaller) {
+  use_device(device);
+  cudaEvent_t event = nullptr;
+  FA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  cudaError_t err = cudaEventRecord(event, as_stream(signaller));
+  if (err == cudaSuccess) err = cudaStreamWaitEvent(as_stream(waiter), event, 0);
+  // Destroying a recorded event is allowed: its resources go once the device has reached it.
+  (void)cudaEventDestroy(event);
+  FA_CUDA_CHECK(err);
+}
+
 // ---- memory -------------------------------------------------------------------------------------
 
 namespace {
@@ -513,6 +533,47 @@ void fill_bytes(int device, void* dst, int value, size_t bytes, Stream stream) {
     check(err, ("cudaMemsetAsync (" + bytes_text(bytes) + ", device " + std::to_string(device) + ")").c_str(), __FILE__,
           __LINE__);
   }
+}
+
+void copy_2d(int device, void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+             Stream stream) {
+  if (width == 0 || height == 0) return;
+  use_device(device);
+  const cudaError_t err =
+      cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDeviceToDevice, as_stream(stream));
+  if (err != cudaSuccess) {
+    check(err, ("cudaMemcpy2DAsync (" + std::to_string(height) + " rows of " + bytes_text(width) + ", device " +
+                std::to_string(device) + ")").c_str(), __FILE__, __LINE__);
+  }
+}
+
+void fill_2d(int device, void* dst, size_t pitch, int value, size_t width, size_t height, Stream stream) {
+  if (width == 0 || height == 0) return;
+  use_device(device);
+  const cudaError_t err = cudaMemset2DAsync(dst, pitch, value, width, height, as_stream(stream));
+  if (err != cudaSuccess) {
+    check(err, ("cudaMemset2DAsync (" + std::to_string(height) + " rows of " + bytes_text(width) + ", device " +
+                std::to_string(device) + ")").c_str(), __FILE__, __LINE__);
+  }
+}
+
+namespace {
+__global__ void fill_floats_kernel(float* dst, size_t pitch, float value, size_t width, size_t height) {
+  const size_t n = width * height;
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    dst[(i / width) * pitch + i % width] = value;
+  }
+}
+}  // namespace
+
+void fill_floats_2d(int device, float* dst, size_t pitch, float value, size_t width, size_t height, Stream stream) {
+  if (width == 0 || height == 0) return;
+  use_device(device);
+  const size_t n = width * height;
+  const unsigned blocks = static_cast<unsigned>(n < 256 * 1024 ? (n + 255) / 256 : 1024);
+  fill_floats_kernel<<<blocks, 256, 0, as_stream(stream)>>>(dst, pitch, value, width, height);
+  check(cudaGetLastError(), "fill_floats_2d kernel launch", __FILE__, __LINE__);
 }
 
 }  // namespace flashattn::cuda

@@ -104,8 +104,7 @@ export function selectKernel(req: NormalizedRequest): NativeSelection {
 
 /** Picks the backend for a normalized request. Throws E_NO_DEVICE / E_UNSUPPORTED. What a GPU can
  * run is the addon's plan's call (cuda/plan/); this only chooses between it and the CPU. @internal */
-function makePlan(req: NormalizedRequest): Plan {
-  const fn = req.op === 'forward' ? 'flashAttention' : 'flashAttentionBackward';
+function makePlan(req: NormalizedRequest, fn: string): Plan {
   const cpu = (why: string): Plan => {
     if (req.dtype === 'float8_e4m3' && req.op === 'backward') {
       throw new FlashAttentionError('E_UNSUPPORTED', `${fn}: float8_e4m3 has no backward pass. ${why}`);
@@ -157,14 +156,14 @@ function planInputs(req: NormalizedRequest): unknown[] {
 let lastInputs: unknown[] = [];
 let lastPlan: Plan | undefined;
 
-/** makePlan(), cached per shape key. @internal */
-export function plan(req: NormalizedRequest): Plan {
+/** makePlan(), cached per shape key; `fn` names the API function in errors. @internal */
+export function plan(req: NormalizedRequest, fn = req.op === 'forward' ? 'flashAttention' : 'flashAttentionBackward'): Plan {
   const inputs = planInputs(req);
   if (lastPlan !== undefined && inputs.every((x, i) => x === lastInputs[i])) return lastPlan;
   const key = inputs.join('|');
   let p = planCache.get(key);
   if (p === undefined) {
-    p = makePlan(req);
+    p = makePlan(req, fn);
     if (planCache.size >= PLAN_CACHE_LIMIT) planCache.clear();
     planCache.set(key, p);
   }
@@ -278,8 +277,8 @@ export function hostOutput(req: NormalizedRequest, given: AnyTensor | undefined,
 }
 
 /** The result tensor for one output: the caller's (or hostOutput's), or a new DeviceTensor around
- * what the addon allocated. */
-function wrapOutput(fn: string, given: AnyTensor | undefined, got: NativeOutput, shape: number[], dtype: DType): AnyTensor {
+ * what the addon allocated. @internal */
+export function wrapOutput(fn: string, given: AnyTensor | undefined, got: NativeOutput, shape: number[], dtype: DType): AnyTensor {
   if (given !== undefined) return given;
   if (got === undefined || ArrayBuffer.isView(got)) {
     throw new FlashAttentionError('E_INTERNAL', `${fn}: the addon returned no device output (this is a bug in flashattn)`);

@@ -634,9 +634,6 @@ export interface NormalizedOffsets {
 
 const VARLEN_KEYS = ['cuSeqlensQ', 'cuSeqlensK', 'maxSeqlenQ', 'maxSeqlenK'];
 
-/** Why a varlen request cannot run on the GPU yet (E_UNSUPPORTED). @internal */
-export const VARLEN_NOT_WIRED = 'varlen runs on the CPU backend; the CUDA kernels are not wired yet';
-
 /**
  * Checks what a varlen call needs before the addon checks the rest (shapes against each other,
  * dtypes, the offsets' values): the options, every tensor argument (`tensors` in argument order,
@@ -658,8 +655,13 @@ export function normalizeVarlen(
   }
   const cuSeqlensQ = readInt32Operand(fn, 'cuSeqlensQ', opts.cuSeqlensQ);
   const cuSeqlensK = readInt32Operand(fn, 'cuSeqlensK', opts.cuSeqlensK);
-  const device = [...ops, cuSeqlensQ, cuSeqlensK].find((o) => o.kind === 'device');
-  if (device) throw err('E_UNSUPPORTED', fn, `${device.field} is a DeviceTensor: ${VARLEN_NOT_WIRED} (download it with await t.toHost())`);
+  for (const o of [cuSeqlensQ, cuSeqlensK]) {
+    if (o.kind === 'device') {
+      throw err('E_UNSUPPORTED', fn, `${o.field} is a DeviceTensor: the offsets must be a host int32 tensor or an Int32Array ` +
+        '(they plan the launches on the host); download it with await t.toHost()');
+    }
+  }
+  const common = commonKind(fn, ops);
   const [q, k] = [ops.find((o) => o.field === 'q'), ops.find((o) => o.field === 'k')] as [Operand, Operand];
   for (const [o, legend] of [[q, '[totalQ, headsQ, headDim]'], [k, '[totalK, headsKV, headDim]']] as const) {
     if (o.shape.length !== 3) {
@@ -669,7 +671,6 @@ export function normalizeVarlen(
   const [totalQ, headsQ, headDim] = q.shape;
   const [totalK, headsKV] = k.shape;
   const o = normalizeOptions(fn, opts, { headDim }); // no window normalization: each sequence has its own lengths
-  if (o.device === 'cuda') throw err('E_UNSUPPORTED', fn, `device: 'cuda': ${VARLEN_NOT_WIRED}`);
   const offsets: NormalizedOffsets = { cuSeqlensQ, cuSeqlensK };
   for (const key of ['maxSeqlenQ', 'maxSeqlenK'] as const) {
     const m = opts[key];
@@ -679,6 +680,6 @@ export function normalizeVarlen(
     }
     offsets[key] = m;
   }
-  const req = finish(fn, op, q.dtype, { batch: cuSeqlensQ.shape[0] - 1, seqlenQ: totalQ, seqlenK: totalK, headsQ, headsKV, headDim }, o, { kind: 'host' }, ops);
+  const req = finish(fn, op, q.dtype, { batch: cuSeqlensQ.shape[0] - 1, seqlenQ: totalQ, seqlenK: totalK, headsQ, headsKV, headDim }, o, common, ops);
   return { req, offsets };
 }

@@ -8,6 +8,10 @@ import type { DType } from '../src-ts/dtype';
 import type { HostTensor } from '../src-ts/tensor';
 import { type Rng, assertClose, assertLse, makeRng, nanTensor, randomTensor, rejectsWith, values } from './helpers';
 import { type RefOptions, referenceBackward, referenceForward } from './reference';
+import { noGpuReason, probe } from '../src-ts/probe';
+
+/** A usable GPU with the CUDA build loaded (CI has none): decides which error some cases give. */
+const GPU = noGpuReason(probe(), 0) === '';
 
 interface Setup {
   lensQ: number[];
@@ -297,7 +301,8 @@ describe('flashAttentionVarlen refuses bad offsets and shapes before anything ru
     ['maxSeqlenK that is not an integer', { maxSeqlenK: 4.5 }, 'E_ARG', /maxSeqlenK must be a non-negative integer/],
     ['an unknown option', { cuSeqlens: p.cuQ }, 'E_ARG', /unknown option 'cuSeqlens'/],
     ['a layout (packed tensors have none)', { layout: 'bhsd' }, 'E_ARG', /unknown option 'layout'/],
-    ["device: 'cuda'", { device: 'cuda' }, 'E_UNSUPPORTED', /varlen runs on the CPU backend; the CUDA kernels are not wired yet/],
+    // float32 has no CUDA kernel; without a usable GPU there is no device at all.
+    [`device: 'cuda' with float32`, { device: 'cuda' }, GPU ? 'E_UNSUPPORTED' : 'E_NO_DEVICE', GPU ? /no CUDA kernel/ : /needs a usable CUDA GPU/],
     ['causal with windowSize[1] > 0', { causal: true, windowSize: [1, 1] }, 'E_ARG', /causal: true means windowSize\[1\] = 0/],
     ['out of the wrong shape', { out: nanTensor([5, 4, 16], 'float32') }, 'E_SHAPE', /out.shape must equal q.shape/],
     ['lse in the padded layout', { lse: nanTensor([1, 4, 5], 'float32') }, 'E_SHAPE', /lse.shape must be an array of 2/],
@@ -389,7 +394,7 @@ describe('the addon checks the offsets itself (a request that skipped the TypeSc
     ['float32 offsets', { cuSeqlensQ: { data: new Float32Array([0, 2, 5]), shape: [3], dtype: 'float32' } }, 'E_DTYPE'],
     ['no offsets', { cuSeqlensK: undefined }, 'E_ARG'],
     ['a maxSeqlenK below the longest sequence', { maxSeqlenK: 3 }, 'E_ARG'],
-    ['backend cuda', { backend: 'cuda' }, binding().probe().build === 'cuda' ? 'E_UNSUPPORTED' : 'E_NO_DEVICE'],
+    ['backend cuda (float32: no kernel; or no GPU)', { backend: 'cuda' }, GPU ? 'E_UNSUPPORTED' : 'E_NO_DEVICE'],
   ];
   for (const [name, o, code] of bad) {
     it(`refuses ${name} (${code})`, async () => {

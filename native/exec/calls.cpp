@@ -33,6 +33,7 @@
 #if FLASHATTN_WITH_CUDA
 #include "api.h"
 #include "cuda_devices.h"
+#include "varlen/varlen_cuda.h"
 #endif
 
 namespace flashattn::native {
@@ -57,6 +58,7 @@ class AttentionCall final : public CpuTask {
     // The call's work has completed: its staging and output memory is now free of stream order
     // (reusable from the device cache on any stream once released).
     complete_owned({&inputs, &outputs});
+    if (scratch) scratch->complete();
     if (failed) {
       reject(env, deferred, failure);
       return;
@@ -133,6 +135,8 @@ class AttentionCall final : public CpuTask {
   std::shared_ptr<StreamCore> gpu_core;
   void* gpu_stream = nullptr;
   std::vector<Bound> inputs, outputs;
+  // Varlen on CUDA: one sequence's contiguous lse between the kernels and lse [h, total_q].
+  std::shared_ptr<DeviceAllocation> scratch;
 
  private:
   void run_cpu() {
@@ -211,7 +215,18 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   AttnParams p = job.params;
   call->bind(p);
   plan::Plan plan;
-  if (!job.naive) {
+  VarlenLaunch varlen;
+  if (job.varlen) {
+    // The offsets are host arrays (the request layer refuses DeviceBuffers and checked the
+    // values); this runs on the JS thread inside the call, so they are as the request read them.
+    auto host_offsets = [](const TensorArg& t) {
+      std::vector<int32_t> v(static_cast<size_t>(t.shape[0]));
+      gather(t, t.host, v.data());
+      return v;
+    };
+    varlen = plan_varlen(job.backward, p, host_offsets(job.cu_seqlens_q), host_offsets(job.cu_seqlens_k), device,
+                         device_label(info));
+  } else if (!job.naive) {
     plan = cuda::plan_for(op, p, device);
     if (!plan.ok()) {
       fail(ErrorCode::kUnsupported, "no CUDA kernel serves this request on " + device_label(info) + ": " +
@@ -233,7 +248,11 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
     }
   }
   *enqueued_any = true;
-  if (job.backward) {
+  if (job.varlen) {
+    if (varlen.scratch_bytes > 0) call->scratch = std::make_shared<DeviceAllocation>(device, varlen.scratch_bytes, stream);
+    enqueue_varlen(device, job.backward, p, varlen, call->scratch ? static_cast<float*>(call->scratch->ptr) : nullptr,
+                   stream);
+  } else if (job.backward) {
     cuda::backward(device, p, plan, stream);
   } else if (job.naive) {
     cuda::naive_forward(device, p, stream);

@@ -16,7 +16,6 @@ namespace {
 
 constexpr const char* kLseLegend = "[headsQ, totalQ]";
 constexpr const char* kCuLegend = "[batch + 1]";
-constexpr const char* kNotWired = "varlen runs on the CPU backend; the CUDA kernels are not wired yet";
 
 std::string str(int64_t v) { return std::to_string(v); }
 
@@ -74,7 +73,6 @@ AttentionJob parse_varlen(Napi::Value request, bool backward) {
   job.backward = backward;
   job.varlen = true;
   read_common(req, job);
-  if (job.backend == Backend::kCuda) fail(ErrorCode::kUnsupported, std::string("backend 'cuda': ") + kNotWired);
   const int64_t max_q = read_max(req, "maxSeqlenQ"), max_k = read_max(req, "maxSeqlenK");
 
   const OperandShapes packed{3, "[totalQ, headsQ, headDim]", "[totalK, headsKV, headDim]", kLseLegend};
@@ -83,11 +81,20 @@ AttentionJob parse_varlen(Napi::Value request, bool backward) {
   job.cu_seqlens_k = read_tensor(req, "cuSeqlensK", 1, kCuLegend);
   read_outputs(req, job, packed, job.q.dtype);
   job.stream = read_stream(req, job.device);
-  std::vector<TensorArg*> all = job.inputs();
-  for (TensorArg* t : job.outputs()) all.push_back(t);
-  for (const TensorArg* t : all) {
-    if (!t->absent && t->on_device()) fail(ErrorCode::kUnsupported, t->name + ".data is a DeviceBuffer: " + kNotWired);
+  // The offsets decide the launches (one per sequence), so the host reads them: host arrays only,
+  // with host or device tensors alike. Every other tensor: all host or all DeviceBuffers.
+  for (const TensorArg* t : {&job.cu_seqlens_q, &job.cu_seqlens_k}) {
+    if (t->on_device()) {
+      fail(ErrorCode::kUnsupported, t->name + ".data is a DeviceBuffer: the offsets must be a host int32 tensor or "
+                                              "Int32Array (they plan the launches on the host; download() it first)");
+    }
   }
+  std::vector<TensorArg*> all;
+  for (TensorArg* t : job.inputs()) {
+    if (t != &job.cu_seqlens_q && t != &job.cu_seqlens_k) all.push_back(t);
+  }
+  for (TensorArg* t : job.outputs()) all.push_back(t);
+  (void)check_placement(job.backend, job.device, all, &job.on_device);
 
   const DType dt = job.q.dtype;
   if (dt == DType::kFloat8E4M3) {
@@ -107,8 +114,27 @@ AttentionJob parse_varlen(Napi::Value request, bool backward) {
   p.d = job.q.dim(2);
   p.dtype = dt;
   p.out_dtype = dt;
-  // Host tensors reach the backend as dense copies: one token is a [heads, d] block.
+  // Host tensors reach the backend as dense copies: one token is a [heads, d] block. DeviceBuffers
+  // are read in place through their own row and head strides (the batch stride is not used).
   set_contiguous_strides(p);
+  if (job.on_device) {
+    auto rows = [](const TensorArg& t) {
+      Strides st;
+      st.row = t.strides[0];
+      st.head = t.strides[1];
+      return st;
+    };
+    p.q_stride = rows(job.q);
+    p.k_stride = rows(job.k);
+    p.v_stride = rows(job.v);
+    p.o_stride = rows(job.out);
+    if (backward) {
+      p.do_stride = rows(job.dout);
+      p.dq_stride = rows(job.dq);
+      p.dk_stride = rows(job.dk);
+      p.dv_stride = rows(job.dv);
+    }
+  }
   check_offsets(job.cu_seqlens_q, job.q, "Q", max_q);
   check_offsets(job.cu_seqlens_k, job.k, "K", max_k);
   return job;

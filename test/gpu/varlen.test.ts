@@ -1,53 +1,180 @@
-// flashAttentionVarlen on the CUDA build: the varlen kernels are not wired yet, so DeviceTensors
-// and device: 'cuda' are refused with E_UNSUPPORTED (never a silent fallback), and host tensors run
-// on the CPU backend with the results of the CPU build.
-import { DeviceTensor, flashAttention, flashAttentionVarlen, flashAttentionVarlenBackward, tensor } from '../../src-ts/index';
-import { makeRng, randomTensor, rejectsWith } from '../helpers';
+// flashAttentionVarlen / flashAttentionVarlenBackward on CUDA. Each packed sequence runs as a batch
+// of one on the kernels the plan picks for it (native/varlen/varlen_cuda.h), so the packed result
+// must be bit for bit what flashAttention gives that sequence alone on the GPU (the backward with
+// deterministic: true); and it must match the CPU backend's varlen (the oracle) within the
+// 16-bit tolerance. Sequences with no queries or no keys, GQA, masks, both dtypes, host tensors
+// with device: 'cuda', and the refusal of device-side offsets.
+import {
+  DeviceTensor,
+  flashAttention,
+  flashAttentionBackward,
+  flashAttentionVarlen,
+  flashAttentionVarlenBackward,
+  tensor,
+  type HostTensor,
+} from '../../src-ts/index';
+import { makeRng, randomTensor, rejectsWith, values } from '../helpers';
 import { gpuSuite } from './gpu-helpers';
 
 const gpu = gpuSuite();
-const NOT_WIRED = /varlen runs on the CPU backend; the CUDA kernels are not wired yet/;
+type D16 = 'bfloat16' | 'float16';
 
-describe('CUDA build: flashAttentionVarlen', () => {
+interface VCase {
+  dtype: D16;
+  headsQ: number;
+  headsKV: number;
+  headDim: number;
+  lensQ: number[];
+  lensK: number[];
+  causal?: boolean;
+  windowSize?: [number, number];
+}
+
+const offsets = (lens: number[]) => Int32Array.from([0, ...lens.map((_, i) => lens.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
+
+/** Rows r0 .. r0 + n - 1 of a packed [total, heads, d] host tensor, as a [1, n, heads, d] tensor. */
+function rows(t: HostTensor, r0: number, n: number): HostTensor {
+  const [, h, d] = t.shape;
+  const data = (t.data as Uint16Array).slice(r0 * h * d, (r0 + n) * h * d);
+  return tensor(data, [1, n, h, d], t.dtype as D16);
+}
+
+function sameBits(name: string, a: ArrayLike<number>, b: ArrayLike<number>, ctx: string): void {
+  for (let i = 0; i < b.length; i++) {
+    if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) {
+      throw new Error(`${name} [${ctx}] at ${i}: packed ${a[i]}, alone ${b[i]}`);
+    }
+  }
+}
+
+function close(name: string, gpuV: ArrayLike<number>, cpuV: ArrayLike<number>, ctx: string, tol: number): void {
+  let scale = 1;
+  for (let i = 0; i < cpuV.length; i++) if (Number.isFinite(cpuV[i])) scale = Math.max(scale, Math.abs(cpuV[i]));
+  for (let i = 0; i < cpuV.length; i++) {
+    const ok = cpuV[i] === -Infinity ? gpuV[i] === -Infinity : Math.abs(gpuV[i] - cpuV[i]) <= tol * scale;
+    if (!ok) throw new Error(`${name} [${ctx}] at ${i}: gpu ${gpuV[i]}, cpu ${cpuV[i]}`);
+  }
+}
+
+async function onDevice<T>(hosts: HostTensor[], fn: (d: DeviceTensor[]) => Promise<T>): Promise<T> {
+  const made: DeviceTensor[] = [];
+  try {
+    for (const h of hosts) made.push(await DeviceTensor.from(h));
+    return await fn(made);
+  } finally {
+    for (const t of made) t.dispose();
+  }
+}
+
+async function check(c: VCase): Promise<void> {
+  gpu.report();
   const rng = makeRng();
-  const q = randomTensor([7, 4, 64], 'bfloat16', rng);
-  const k = randomTensor([9, 2, 64], 'bfloat16', rng);
-  const v = randomTensor([9, 2, 64], 'bfloat16', rng);
-  const seqs = { cuSeqlensQ: new Int32Array([0, 3, 7]), cuSeqlensK: new Int32Array([0, 4, 9]), causal: true };
+  const ctx = `${JSON.stringify(c)} seed ${rng.seed}`;
+  const tq = c.lensQ.reduce((a, b) => a + b, 0), tk = c.lensK.reduce((a, b) => a + b, 0);
+  const q = randomTensor([tq, c.headsQ, c.headDim], c.dtype, rng);
+  const k = randomTensor([tk, c.headsKV, c.headDim], c.dtype, rng);
+  const v = randomTensor([tk, c.headsKV, c.headDim], c.dtype, rng);
+  const dout = randomTensor([tq, c.headsQ, c.headDim], c.dtype, rng);
+  const cuQ = offsets(c.lensQ), cuK = offsets(c.lensK);
+  const mask = { ...(c.causal ? { causal: true } : {}), ...(c.windowSize ? { windowSize: c.windowSize } : {}) };
+  const seqs = { cuSeqlensQ: cuQ, cuSeqlensK: cuK, ...mask };
 
-  it('refuses DeviceTensors with E_UNSUPPORTED', async () => {
-    gpu.report();
-    const [dq, dk, dv] = await Promise.all([q, k, v].map((t) => DeviceTensor.from(t)));
+  // Packed, on the GPU (DeviceTensors): forward, then the deterministic backward from its out/lse.
+  const g = await onDevice([q, k, v, dout], async ([dq_, dk_, dv_, ddo]) => {
+    const f = await flashAttentionVarlen(dq_, dk_, dv_, seqs);
     try {
-      const e = await rejectsWith(flashAttentionVarlen(dq as never, dk as never, dv as never, seqs), 'E_UNSUPPORTED');
-      expect(e.message).toMatch(NOT_WIRED);
-      const cu = await DeviceTensor.from(tensor(new Int32Array([0, 3, 7]), [3]));
-      const e2 = await rejectsWith(flashAttentionVarlen(q, k, v, { ...seqs, cuSeqlensQ: cu as never }), 'E_UNSUPPORTED');
-      expect(e2.message).toMatch(NOT_WIRED);
-      cu.dispose();
+      const b = await flashAttentionVarlenBackward(ddo, dq_, dk_, dv_, f.out, f.lse, { ...seqs, deterministic: true });
+      try {
+        return {
+          out: await f.out.toHost(), lse: await f.lse.toHost(),
+          dq: await b.dq.toHost(), dk: await b.dk.toHost(), dv: await b.dv.toHost(),
+        };
+      } finally {
+        for (const t of [b.dq, b.dk, b.dv]) t.dispose();
+      }
     } finally {
-      for (const t of [dq, dk, dv]) t.dispose();
+      f.out.dispose();
+      f.lse.dispose();
     }
   });
+  const [out, lse, dq, dk, dv] = [g.out, g.lse, g.dq, g.dk, g.dv].map(values);
+  const hd = c.headsQ * c.headDim, hkd = c.headsKV * c.headDim;
 
-  it("refuses device: 'cuda' with E_UNSUPPORTED", async () => {
+  // Each sequence alone on the GPU: the same bits.
+  for (let b = 0; b < c.lensQ.length; b++) {
+    const [sq, sk, q0, k0] = [c.lensQ[b], c.lensK[b], cuQ[b], cuK[b]];
+    if (sq === 0 || sk === 0) {
+      // No kernel runs: out 0 and lse -inf for queries with no key; zero gradients.
+      for (let i = q0 * hd; i < (q0 + sq) * hd; i++) if (out[i] !== 0 || dq[i] !== 0) throw new Error(`empty side, seq ${b} [${ctx}]`);
+      for (let h = 0; h < c.headsQ; h++) for (let i = 0; i < sq; i++) if (lse[h * tq + q0 + i] !== -Infinity) throw new Error(`lse of seq ${b} [${ctx}]`);
+      for (let i = k0 * hkd; i < (k0 + sk) * hkd; i++) if (dk[i] !== 0 || dv[i] !== 0) throw new Error(`dk/dv of seq ${b} [${ctx}]`);
+      continue;
+    }
+    const one = [rows(q, q0, sq), rows(k, k0, sk), rows(v, k0, sk), rows(dout, q0, sq)];
+    const alone = await onDevice(one, async ([aq, ak, av, ado]) => {
+      const f = await flashAttention(aq, ak, av, mask);
+      const bw = await flashAttentionBackward(ado, aq, ak, av, f.out, f.lse, { ...mask, deterministic: true });
+      const r = { out: await f.out.toHost(), lse: await f.lse.toHost(), dq: await bw.dq.toHost(), dk: await bw.dk.toHost(), dv: await bw.dv.toHost() };
+      for (const t of [f.out, f.lse, bw.dq, bw.dk, bw.dv]) t.dispose();
+      return r;
+    });
+    const tag = `${ctx} seq ${b}`;
+    sameBits('out', out.subarray(q0 * hd, (q0 + sq) * hd), values(alone.out), tag);
+    sameBits('dq', dq.subarray(q0 * hd, (q0 + sq) * hd), values(alone.dq), tag);
+    sameBits('dk', dk.subarray(k0 * hkd, (k0 + sk) * hkd), values(alone.dk), tag);
+    sameBits('dv', dv.subarray(k0 * hkd, (k0 + sk) * hkd), values(alone.dv), tag);
+    const al = values(alone.lse);
+    for (let h = 0; h < c.headsQ; h++) sameBits('lse', lse.subarray(h * tq + q0, h * tq + q0 + sq), al.subarray(h * sq, (h + 1) * sq), tag);
+  }
+
+  // The CPU backend's varlen on the same 16-bit inputs (computed in float32 there).
+  const cf = await flashAttentionVarlen(q, k, v, { ...seqs, device: 'cpu' });
+  const cb = await flashAttentionVarlenBackward(dout, q, k, v, cf.out, cf.lse, { ...seqs, device: 'cpu' });
+  close('out', out, values(cf.out), ctx, 2e-2);
+  close('lse', lse, values(cf.lse), ctx, 1e-2);
+  close('dq', dq, values(cb.dq), ctx, 5e-2);
+  close('dk', dk, values(cb.dk), ctx, 5e-2);
+  close('dv', dv, values(cb.dv), ctx, 5e-2);
+}
+
+describe('CUDA flashAttentionVarlen: each sequence as flashAttention gives it alone, and as the CPU backend', () => {
+  it('bf16 d128, GQA 8/2, causal self-attention, lengths 5, 0, 130, 1, 300', () =>
+    check({ dtype: 'bfloat16', headsQ: 8, headsKV: 2, headDim: 128, lensQ: [5, 0, 130, 1, 300], lensK: [5, 0, 130, 1, 300], causal: true }));
+  it('fp16 d64, cross lengths with an empty key side, window [17, 5]', () =>
+    check({ dtype: 'float16', headsQ: 4, headsKV: 4, headDim: 64, lensQ: [3, 77, 40, 0], lensK: [10, 0, 200, 64], windowSize: [17, 5] }));
+  it('bf16 d256, MQA, no mask, 16 sequences 1 … 600', () =>
+    check({ dtype: 'bfloat16', headsQ: 4, headsKV: 1, headDim: 256,
+      lensQ: Array.from({ length: 16 }, (_, i) => 1 + ((i * 37) % 600)), lensK: Array.from({ length: 16 }, (_, i) => 1 + ((i * 53) % 600)) }));
+
+  it("host tensors with device: 'cuda' run on the GPU with the DeviceTensor call's results", async () => {
     gpu.report();
-    const e = await rejectsWith(flashAttentionVarlen(q, k, v, { ...seqs, device: 'cuda' }), 'E_UNSUPPORTED');
-    expect(e.message).toMatch(NOT_WIRED);
+    const rng = makeRng();
+    const q = randomTensor([9, 2, 64], 'bfloat16', rng);
+    const k = randomTensor([12, 2, 64], 'bfloat16', rng);
+    const v = randomTensor([12, 2, 64], 'bfloat16', rng);
+    const seqs = { cuSeqlensQ: new Int32Array([0, 4, 9]), cuSeqlensK: new Int32Array([0, 7, 12]), causal: true };
+    const h = await flashAttentionVarlen(q, k, v, { ...seqs, device: 'cuda' });
+    const d = await onDevice([q, k, v], async ([a, b, c]) => {
+      const r = await flashAttentionVarlen(a, b, c, seqs);
+      const o = { out: await r.out.toHost(), lse: await r.lse.toHost() };
+      r.out.dispose();
+      r.lse.dispose();
+      return o;
+    });
+    sameBits('out', values(h.out), values(d.out), 'host vs device');
+    sameBits('lse', values(h.lse), values(d.lse), 'host vs device');
   });
 
-  it('runs host tensors on the CPU backend, as flashAttention does each sequence on the CPU', async () => {
+  it('refuses offsets given as a DeviceTensor (E_UNSUPPORTED: they plan the launches on the host)', async () => {
     gpu.report();
-    const { out, lse } = await flashAttentionVarlen(q, k, v, seqs);
-    const one = await flashAttention(
-      tensor(q.data.slice(3 * 4 * 64) as Uint16Array, [1, 4, 4, 64], 'bfloat16'),
-      tensor(k.data.slice(4 * 2 * 64) as Uint16Array, [1, 5, 2, 64], 'bfloat16'),
-      tensor(v.data.slice(4 * 2 * 64) as Uint16Array, [1, 5, 2, 64], 'bfloat16'),
-      { causal: true, device: 'cpu' },
-    );
-    expect(Array.from(out.data.slice(3 * 4 * 64))).toEqual(Array.from(one.out.data));
-    expect(lse.data[3]).toBe(one.lse.data[0]);
-    const g = await flashAttentionVarlenBackward(out, q, k, v, out, lse, seqs);
-    expect(g.dk.shape).toEqual([9, 2, 64]);
+    const rng = makeRng();
+    const q = randomTensor([7, 2, 64], 'bfloat16', rng);
+    await onDevice([q, tensor(new Int32Array([0, 3, 7]), [3])], async ([dq_, cu]) => {
+      const e = await rejectsWith(
+        flashAttentionVarlen(dq_, dq_, dq_, { cuSeqlensQ: cu as never, cuSeqlensK: new Int32Array([0, 3, 7]) }),
+        'E_UNSUPPORTED',
+      );
+      expect(e.message).toMatch(/cuSeqlensQ is a DeviceTensor: the offsets must be a host int32 tensor/);
+    });
   });
 });

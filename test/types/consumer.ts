@@ -110,8 +110,9 @@ export async function varlen(): Promise<void> {
   await flashAttentionVarlen(packed, packed, packed, { ...opts, layout: 'bhsd' });
   if (probe().devices.length) {
     const dev = await DeviceTensor.from(packed);
-    // @ts-expect-error varlen takes host tensors (the CUDA kernels are not wired yet)
-    await flashAttentionVarlen(dev, dev, dev, opts);
+    const r = await flashAttentionVarlen(dev, dev, dev, opts);
+    expectType<Equal<typeof r.out, DeviceTensor<'bfloat16'>>>();
+    expectType<Equal<typeof r.lse, DeviceTensor<'float32'>>>();
     dev.dispose();
   }
 }
