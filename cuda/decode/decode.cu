@@ -1,5 +1,6 @@
 // decode.cu — host side of the decode path: validation, the split heuristic, the workspace, and
 // the head-dim switch (which ends in an error, never a fall-through).
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -19,6 +20,8 @@ bool strides_ok(const Strides& s) { return s.batch % 8 == 0 && s.row % 8 == 0 &&
 int packed_rows(const DecodeParams& p) { return p.s_q * p.group_size(); }
 int tile_rows(const DecodeParams& p) { return packed_rows(p) <= 16 ? 16 : 64; }  // WM = 1 or 4
 int ctas_per_sm(const DecodeParams& p) { return p.d == 256 ? 1 : 2; }
+// Key blocks (64 keys) per split below which the split heuristic plans one CTA per SM.
+constexpr long long kMinBlocksForFullSlots = 12;
 
 [[noreturn]] void fail(const std::string& what) { throw cuda::Error("decode: " + what, -1, false); }
 
@@ -72,9 +75,16 @@ int decode_num_splits(const DecodeParams& p, int num_sms) {
   if (p.num_splits > 0) return p.num_splits < kMaxSplits ? p.num_splits : kMaxSplits;
   const int rows = packed_rows(p), tm = tile_rows(p);
   const long long tiles = static_cast<long long>(p.b) * p.h_k * ((rows + tm - 1) / tm);
-  const long long slots = static_cast<long long>(num_sms > 0 ? num_sms : 1) * ctas_per_sm(p);
+  const long long sms = num_sms > 0 ? num_sms : 1;
+  long long slots = sms * ctas_per_sm(p);
   const long long seqk = p.seqlen_k_hint > 0 ? p.seqlen_k_hint : p.capacity();
   const long long blocks = (seqk + 63) / 64;
+  // Filling every CTA slot of the SMs pays only when each split still streams a long run of key
+  // blocks; for shorter contexts one CTA per SM with twice the keys each is faster (measured on
+  // the H200 at b1, d128, GQA 32/8: 8k 1.50 TB/s at 16 splits against 1.25 at 32; 32k and 128k
+  // the other way). docs/decode-notes.md has the sweep.
+  // Only where one CTA per SM still leaves two or more splits (b16 at 1k keeps its 2 splits).
+  if (slots > sms && sms / tiles >= 2 && blocks / std::max(1LL, slots / tiles) < kMinBlocksForFullSlots) slots = sms;
   long long cap = blocks / 2;
   if (cap > kMaxSplits) cap = kMaxSplits;
   if (cap < 1 || tiles >= slots) return 1;
