@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "params.h"
+#include "plan/decode_plan.h"
 #include "plan/plan.h"
 
 namespace flashattn::cuda {
@@ -62,6 +63,8 @@ ProbeInfo probe();
 // tensors' pointer alignment is checked on every call. Dispatch, select(), the bench and probe()
 // all get their answer here. Throws Error only when the device cannot be queried.
 plan::Plan plan_for(Op op, const AttnParams& params, int device);
+// plan::plan_decode for `device` with this build's archs.
+plan::DecodePlan plan_decode_for(const decode::DecodeParams& shape, int device);
 
 // The archs compiled into this binary (FLASHATTN_CUDA_ARCHS, else nvcc's __CUDA_ARCH_LIST__).
 const std::vector<plan::ArchTarget>& compiled_archs();

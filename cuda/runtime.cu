@@ -176,6 +176,10 @@ plan::Plan plan_for(Op op, const AttnParams& params, int device) {
   return plan::plan_cached(op, params, device_facts(device), compiled_archs());
 }
 
+plan::DecodePlan plan_decode_for(const decode::DecodeParams& shape, int device) {
+  return plan::plan_decode(shape, device_facts(device), compiled_archs());
+}
+
 // ---- probe --------------------------------------------------------------------------------------
 
 ProbeInfo probe() {

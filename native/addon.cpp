@@ -65,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bench", Napi::Function::New(env, guarded<Bench>, "bench"));
   exports.Set("benchDecode", Napi::Function::New(env, guarded<BenchDecode>, "benchDecode"));
   exports.Set("planFor", Napi::Function::New(env, guarded<PlanFor>, "planFor"));
+  exports.Set("planDecode", Napi::Function::New(env, guarded<PlanDecode>, "planDecode"));
   Napi::Function device_buffer = DeviceBuffer::Define(env);
   napi_create_reference(env, device_buffer, 1, &EnvState::of(env)->device_buffer_ctor);
   exports.Set("DeviceBuffer", device_buffer);

@@ -8,7 +8,9 @@
 #include "cpu/cpu_backend.h"
 #include "errors.h"
 #include "fields.h"
+#include "plan/decode_plan.h"
 #include "plan/plan.h"
+#include "request/tensor.h"
 #include "request/request.h"
 
 #if FLASHATTN_WITH_CUDA
@@ -120,28 +122,50 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
   }
 }
 
+namespace {
+
+int read_count(const Napi::Object& req, const char* key, int64_t max) {
+  return static_cast<int>(read_integer(field(req, key), key, 1, max, "a positive integer"));
+}
+
+// A hypothetical device from capability, smemOptin (default: the capability's) and smCount
+// (default 0: no split planning).
+plan::DeviceFacts hypothetical_device(const Napi::Object& req, const Napi::Value& cap) {
+  if (!cap.IsArray() || cap.As<Napi::Array>().Length() != 2) {
+    fail(ErrorCode::kArg, "capability must be [major, minor], but got " + describe(cap));
+  }
+  plan::DeviceFacts dev;
+  dev.major = static_cast<int>(read_integer(cap.As<Napi::Array>().Get(0u), "capability[0]", 0, 100, "an integer"));
+  dev.minor = static_cast<int>(read_integer(cap.As<Napi::Array>().Get(1u), "capability[1]", 0, 9, "an integer"));
+  const Napi::Value smem = field(req, "smemOptin");
+  dev.smem_optin = smem.IsUndefined() ? plan::known_smem_optin(dev.major, dev.minor)
+                                      : static_cast<size_t>(read_integer(smem, "smemOptin", 0, kMaxSafeInteger,
+                                                                         "a non-negative integer"));
+  const Napi::Value sms = field(req, "smCount");
+  dev.sm_count = sms.IsUndefined() ? 0 : read_count(req, "smCount", 100000);
+  return dev;
+}
+
+// The build's arch list, as CMake spells it ('80;90a').
+std::vector<plan::ArchTarget> read_archs(const Napi::Object& req) {
+  const Napi::Value archs_value = field(req, "archs");
+  if (!archs_value.IsString()) fail(ErrorCode::kArg, "archs must be a string such as '80;90a', but got " + describe(archs_value));
+  std::vector<plan::ArchTarget> archs;
+  std::string why;
+  if (!plan::parse_arch_list(archs_value.As<Napi::String>().Utf8Value(), &archs, &why)) fail(ErrorCode::kArg, "archs: " + why);
+  return archs;
+}
+
+}  // namespace
+
 Napi::Value PlanFor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
     const Napi::Object req = as_object(info[0], "the request");
     const SelectQuery query = parse_select(req);
-    const Napi::Value cap = field(req, "capability");
-    if (!cap.IsArray() || cap.As<Napi::Array>().Length() != 2) {
-      fail(ErrorCode::kArg, "capability must be [major, minor], but got " + describe(cap));
-    }
-    plan::DeviceFacts dev;
+    plan::DeviceFacts dev = hypothetical_device(req, field(req, "capability"));
     dev.index = query.device;
-    dev.major = static_cast<int>(read_integer(cap.As<Napi::Array>().Get(0u), "capability[0]", 0, 100, "an integer"));
-    dev.minor = static_cast<int>(read_integer(cap.As<Napi::Array>().Get(1u), "capability[1]", 0, 9, "an integer"));
-    const Napi::Value smem = field(req, "smemOptin");
-    dev.smem_optin = smem.IsUndefined() ? plan::known_smem_optin(dev.major, dev.minor)
-                                        : static_cast<size_t>(read_integer(smem, "smemOptin", 0, kMaxSafeInteger,
-                                                                           "a non-negative integer"));
-    const Napi::Value archs_value = field(req, "archs");
-    if (!archs_value.IsString()) fail(ErrorCode::kArg, "archs must be a string such as '80;90a', but got " + describe(archs_value));
-    std::vector<plan::ArchTarget> archs;
-    std::string why;
-    if (!plan::parse_arch_list(archs_value.As<Napi::String>().Utf8Value(), &archs, &why)) fail(ErrorCode::kArg, "archs: " + why);
+    const std::vector<plan::ArchTarget> archs = read_archs(req);
     plan::Force force = plan::Force::kAuto;
     const Napi::Value force_value = field(req, "forcePath");
     if (!force_value.IsUndefined() &&
@@ -159,6 +183,58 @@ Napi::Value PlanFor(const Napi::CallbackInfo& info) {
     throw;
   } catch (...) {
     throw make_js_error(env, current_failure("planFor"));
+  }
+}
+
+
+Napi::Value PlanDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const Napi::Object req = as_object(info[0], "the request");
+    decode::DecodeParams shape;
+    shape.dtype = read_dtype(field(req, "dtype"), "dtype");
+    shape.b = read_count(req, "batch", 65535);
+    shape.s_q = read_count(req, "seqlenQ", 1 << 20);
+    shape.h = read_count(req, "headsQ", 65535);
+    shape.h_k = read_count(req, "headsKV", 65535);
+    shape.d = read_count(req, "headDim", 4096);
+    shape.max_seqlen = read_count(req, "capacity", 1 << 30);
+    shape.batch_cache = shape.b;
+    const Napi::Value wl = field(req, "windowLeft"), wr = field(req, "windowRight");
+    shape.window_left = wl.IsUndefined() ? -1 : static_cast<int>(read_integer(wl, "windowLeft", -1, INT32_MAX, "an integer >= -1"));
+    shape.window_right = wr.IsUndefined() ? -1 : static_cast<int>(read_integer(wr, "windowRight", -1, INT32_MAX, "an integer >= -1"));
+    plan::DecodePlan plan;
+    const Napi::Value cap = field(req, "capability");
+    if (!cap.IsUndefined()) {
+      plan = plan::plan_decode(shape, hypothetical_device(req, cap), read_archs(req));
+    } else {
+      const int device = static_cast<int>(
+          read_integer(field(req, "device"), "device", 0, INT32_MAX, "a non-negative integer (a CUDA device index)"));
+#if !FLASHATTN_WITH_CUDA
+      (void)device;
+      plan.reason = "built without CUDA";
+#else
+      const cuda::ProbeInfo& p = cached_probe();
+      if (static_cast<size_t>(device) >= p.devices.size()) {
+        plan.reason = p.devices.empty() ? "no CUDA device" + (p.error.empty() ? std::string() : ": " + p.error)
+                                        : "CUDA device " + std::to_string(device) + " does not exist";
+      } else {
+        plan = cuda::plan_decode_for(shape, device);
+      }
+#endif
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("ok", Napi::Boolean::New(env, plan.ok));
+    result.Set("reason", Napi::String::New(env, plan.reason));
+    result.Set("splits", Napi::Number::New(env, plan.ok ? plan.splits : 0));
+    result.Set("workspaceBytes", Napi::Number::New(env, static_cast<double>(plan.workspace_bytes)));
+    result.Set("tileRows", Napi::Number::New(env, plan.tile_rows));
+    result.Set("smemBytes", Napi::Number::New(env, static_cast<double>(plan.smem_bytes)));
+    return result;
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw make_js_error(env, current_failure("planDecode"));
   }
 }
 

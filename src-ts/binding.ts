@@ -279,16 +279,42 @@ export interface NativeBenchRequest {
   iters: number;
 }
 
-/** @internal */
-/** binding.benchDecode: one decode shape, every cache row at `context` keys. @internal */
-export interface NativeDecodeBenchRequest {
-  device: number;
+/** One decode shape: q [batch, seqlenQ, headsQ, headDim] against a cache of headsKV heads. @internal */
+export interface NativeDecodeShape {
   dtype: NativeDType;
   batch: number;
   seqlenQ: number;
   headsQ: number;
   headsKV: number;
   headDim: number;
+}
+
+/** binding.planDecode: one decode shape on a real device ({device}) or a hypothetical one. @internal */
+export interface NativePlanDecodeRequest extends NativeDecodeShape {
+  /** Keys each cache row holds (the split heuristic plans for a full cache). */
+  capacity: number;
+  windowLeft?: number;
+  windowRight?: number;
+  device?: number;
+  capability?: [number, number];
+  smCount?: number;
+  smemOptin?: number;
+  archs?: string;
+}
+
+/** @internal */
+export interface NativeDecodePlan {
+  ok: boolean;
+  reason: string;
+  splits: number;
+  workspaceBytes: number;
+  tileRows: number;
+  smemBytes: number;
+}
+
+/** binding.benchDecode: one decode shape, every cache row at `context` keys. @internal */
+export interface NativeDecodeBenchRequest extends NativeDecodeShape {
+  device: number;
   context: number;
   /** 0: contiguous cache; else keys per block of a paged cache (shuffled block table). */
   pageSize: number;
@@ -327,6 +353,8 @@ export interface NativeBinding {
   /** flashAttentionVarlen / flashAttentionVarlenBackward: packed sequences of different lengths. */
   varlenForward(req: NativeVarlenForwardRequest): Promise<NativeForwardResult>;
   varlenBackward(req: NativeVarlenBackwardRequest): Promise<NativeBackwardResult>;
+  /** The decode path's plan (cuda/plan/decode_plan.h) for one shape on a real or hypothetical device. */
+  planDecode(req: NativePlanDecodeRequest): NativeDecodePlan;
   /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
   bench(req: NativeBenchRequest): Promise<NativeBenchResult>;
   /** Times the split-KV decode kernels the same way (each run reads a cache copy not in L2). */
@@ -348,6 +376,7 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'bench',
   'benchDecode',
   'planFor',
+  'planDecode',
   'DeviceBuffer',
   'Stream',
 ];

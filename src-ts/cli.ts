@@ -2,7 +2,7 @@
 // cli.ts — the `flashattn` command: `inspect` (what the addon found) and `bench` (timings).
 import { type BenchOptions, runBench } from './bench';
 import { runDecodeBench } from './bench-decode';
-import type { NativeSelection } from './binding';
+import type { NativeDecodePlan, NativeSelection } from './binding';
 import { FlashAttentionError } from './errors';
 import { INSTALL_RECORD, loadedAddonInfo } from './load';
 import { type ProbeReport, cudaVersionString, native, noGpuReason, probe } from './probe';
@@ -198,6 +198,24 @@ function selections(report: ProbeReport): InspectSelection[] {
   return out;
 }
 
+interface InspectDecode {
+  device: number;
+  headDim: number;
+  plan: NativeDecodePlan;
+}
+
+/** The decode path's plan per device and head dim, at one query token, batch 1, an 8k cache, GQA 32/8. */
+function decodePlans(report: ProbeReport): InspectDecode[] {
+  const b = native();
+  return report.devices.flatMap((dev) =>
+    PROBE_HEADDIMS.map((headDim) => ({
+      device: dev.index,
+      headDim,
+      plan: b.planDecode({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim, capacity: 8192, device: dev.index }),
+    })),
+  );
+}
+
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }
@@ -211,9 +229,10 @@ export function inspect(argv: string[], print: (l: string) => void): number {
   }
   const report = probe();
   const sel = selections(report);
+  const decode = decodePlans(report);
   const reason = report.devices.length ? '' : noGpuReason(report, 0);
   if (json) {
-    print(JSON.stringify({ ...report, noGpuReason: reason, load: loadedAddonInfo(), selections: sel }, null, 2));
+    print(JSON.stringify({ ...report, noGpuReason: reason, load: loadedAddonInfo(), selections: sel, decode }, null, 2));
     return 0;
   }
   const load = loadedAddonInfo();
@@ -258,6 +277,10 @@ export function inspect(argv: string[], print: (l: string) => void): number {
         );
       print(`  ${op === 'forward' ? 'fwd' : 'bwd'} bf16  ${cells.join('   ')}`);
     }
+    const dcells = decode
+      .filter((x) => x.device === dev.index)
+      .map((x) => `d${x.headDim}: ${x.plan.ok ? `split-KV, ${x.plan.splits} splits` : `none (${x.plan.reason})`}`);
+    print(`  decode bf16 (b1, 8k cache, GQA 32/8)  ${dcells.join('   ')}`);
   }
   return 0;
 }

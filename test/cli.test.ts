@@ -98,6 +98,9 @@ describe('flashattn CLI', () => {
     expect(['cpu', 'cuda']).toContain(j.build);
     expect(Array.isArray(j.devices)).toBe(true);
     expect(Array.isArray(j.selections)).toBe(true);
+    // The decode path's plan per device and head dim (none listed without a device).
+    expect(Array.isArray(j.decode)).toBe(true);
+    expect(j.decode).toHaveLength(j.devices.length * 3);
   });
 
   it('bench --cpu runs the CPU backend, says so, and writes JSON', async () => {

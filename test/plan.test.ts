@@ -131,6 +131,52 @@ describe('the plan for every capability and build', () => {
   });
 });
 
+describe('the decode (KV-cache) plan: splits from the SM count, shared memory, build', () => {
+  const H200 = { capability: [9, 0] as [number, number], smCount: 132, archs: '80;90a' };
+  const decode = (extra: Record<string, unknown> = {}) =>
+    b().planDecode({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, capacity: 8192, ...H200, ...extra });
+
+  it('picks the split counts measured best on the H200 (one CTA per SM for short splits)', () => {
+    const cases: Array<[number, number, number]> = [
+      [1, 4096, 16], [1, 8192, 16], [1, 16384, 16], [1, 32768, 32], [1, 131072, 32],
+      [16, 1024, 2], [16, 8192, 2], [64, 4096, 1],
+    ];
+    for (const [batch, capacity, splits] of cases) {
+      const p = decode({ batch, capacity });
+      expect({ batch, capacity, ok: p.ok, splits: p.splits }).toEqual({ batch, capacity, ok: true, splits });
+      // Partial O and LSE per split and packed row, rounded to 256 bytes; none for one split.
+      const bytes = splits > 1 ? Math.ceil((splits * batch * 8 * 4 * 129 * 4) / 256) * 256 : 0;
+      expect(p.workspaceBytes).toBe(bytes);
+    }
+    // Fewer SMs, fewer splits at the same shape.
+    expect(decode({ smCount: 66 }).splits).toBeLessThan(decode().splits);
+  });
+
+  it('uses the 64-row tile for speculative decoding and refuses what the device or build cannot run', () => {
+    expect(decode({ seqlenQ: 16 }).tileRows).toBe(64);
+    expect(decode().tileRows).toBe(16);
+    const d256 = decode({ headDim: 256, capability: [8, 6], smCount: 84 });
+    expect(d256.ok).toBe(false);
+    expect(d256.reason).toMatch(/d256 decode tile needs 140 KB of shared memory per block and this GPU allows 99 KB/);
+    const noCode = decode({ capability: [8, 0], smCount: 108, archs: '90a' });
+    expect(noCode.ok).toBe(false);
+    expect(noCode.reason).toMatch(/compiled for sm_90a, none of which runs on sm_80/);
+    expect(decode({ headDim: 96 })).toMatchObject({ ok: false, reason: 'head dim must be 64, 128 or 256' });
+    expect(decode({ dtype: 'float32' })).toMatchObject({ ok: false, reason: 'dtype must be bfloat16 or float16' });
+    expect(decode({ capability: [8, 0], smCount: 108, archs: '80' }).ok).toBe(true);
+  });
+
+  it('answers for this machine\'s devices through the same function (none here, with a reason)', () => {
+    const p = b().planDecode({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, capacity: 8192, device: 0 });
+    if (report.devices.length === 0) {
+      expect(p.ok).toBe(false);
+      expect(p.reason).toMatch(report.build === 'cuda' ? /no CUDA device/ : /built without CUDA/);
+    } else {
+      expect(p.ok).toBe(true);
+    }
+  });
+});
+
 describe('select() and probe() in this build', () => {
   it('select() answers from the same plan (no device here: none, with a reason)', () => {
     const sel = b().select({ op: 'forward', device: 0, dtype: 'bfloat16', headDim: 128, seqlenQ: 8, seqlenK: 8, headsQ: 2, headsKV: 2, windowLeft: -1, windowRight: -1 });

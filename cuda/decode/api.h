@@ -16,22 +16,11 @@
 
 #include "../api.h"  // flashattn::cuda::Error (a plain "api.h" would name this file)
 #include "decode/decode_params.h"
+#include "plan/decode_plan.h"
 
 namespace flashattn::decode {
 
-// Why `p` cannot run on the decode kernels, or nullptr when it can (sizes, dtype, alignment).
-// decode_forward throws Error with this text.
-const char* decode_unsupported(const DecodeParams& p);
-
-// Splits of the context for `p` on a device with `num_sms` SMs: p.num_splits when set, otherwise
-// a wave-efficiency heuristic over (batch × KV heads × query tiles) CTAs and the key blocks of
-// p.seqlen_k_hint (or the cache capacity). Always in [1, kMaxSplits].
-int decode_num_splits(const DecodeParams& p, int num_sms);
-constexpr int kMaxSplits = 256;
-
-// Device bytes decode_forward needs for `p` (0 when one split suffices): partial O (float32) and
-// partial LSE per split.
-size_t decode_workspace_bytes(const DecodeParams& p, int num_sms);
+// decode_unsupported, decode_num_splits, decode_workspace_bytes, kMaxSplits: plan/decode_plan.h.
 
 // Appends k_new/v_new (when present), attends, and combines the splits. All pointers are device
 // pointers on the current device; `workspace` holds params.workspace_bytes bytes (null when 0).

@@ -12,7 +12,7 @@ flags=(-std=c++17 -O3 --expt-relaxed-constexpr -lineinfo
        -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90a,code=sm_90a
        -I. -Icuda -Xptxas -v)
 srcs=(cuda/decode/decode.cu cuda/decode/decode_hd64.cu cuda/decode/decode_hd128.cu cuda/decode/decode_hd256.cu
-      cuda/dev/decode_check.cu)
+      cuda/dev/decode_check.cu cuda/plan/*.cpp)
 pids=()
 fail=0
 for src in "${srcs[@]}"; do
