@@ -66,6 +66,9 @@ plan::Plan plan_for(Op op, const AttnParams& params, int device);
 // plan::plan_decode for `device` with this build's archs.
 plan::DecodePlan plan_decode_for(const decode::DecodeParams& shape, int device);
 
+// Capability, SM count and opt-in shared memory of `device`, read once per device and cached.
+plan::DeviceFacts device_facts(int device);
+
 // The archs compiled into this binary (FLASHATTN_CUDA_ARCHS, else nvcc's __CUDA_ARCH_LIST__).
 const std::vector<plan::ArchTarget>& compiled_archs();
 

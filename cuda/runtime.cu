@@ -134,6 +134,8 @@ MemoryStream memory_stream(int device) {
   return slot.mem;
 }
 
+}  // namespace
+
 // Device facts for the plan, read once per device (capability, SMs, opt-in shared memory do not
 // change under a running process). Returned by value.
 plan::DeviceFacts device_facts(int device) {
@@ -164,8 +166,6 @@ plan::DeviceFacts device_facts(int device) {
   slots[device].facts = f;
   return f;
 }
-
-}  // namespace
 
 const std::vector<plan::ArchTarget>& compiled_archs() {
   static const std::vector<plan::ArchTarget> archs = read_compiled_archs();

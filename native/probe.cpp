@@ -124,13 +124,9 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
 
 namespace {
 
-int read_count(const Napi::Object& req, const char* key, int64_t max) {
-  return static_cast<int>(read_integer(field(req, key), key, 1, max, "a positive integer"));
-}
-
 // A hypothetical device from capability, smemOptin (default: the capability's) and smCount
 // (default 0: no split planning).
-plan::DeviceFacts hypothetical_device(const Napi::Object& req, const Napi::Value& cap) {
+plan::DeviceFacts hypothetical_device(const OwnFields& req, const Napi::Value& cap) {
   if (!cap.IsArray() || cap.As<Napi::Array>().Length() != 2) {
     fail(ErrorCode::kArg, "capability must be [major, minor], but got " + describe(cap));
   }
@@ -147,7 +143,7 @@ plan::DeviceFacts hypothetical_device(const Napi::Object& req, const Napi::Value
 }
 
 // The build's arch list, as CMake spells it ('80;90a').
-std::vector<plan::ArchTarget> read_archs(const Napi::Object& req) {
+std::vector<plan::ArchTarget> read_archs(const OwnFields& req) {
   const Napi::Value archs_value = field(req, "archs");
   if (!archs_value.IsString()) fail(ErrorCode::kArg, "archs must be a string such as '80;90a', but got " + describe(archs_value));
   std::vector<plan::ArchTarget> archs;
@@ -161,8 +157,9 @@ std::vector<plan::ArchTarget> read_archs(const Napi::Object& req) {
 Napi::Value PlanFor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    const Napi::Object req = as_object(info[0], "the request");
-    const SelectQuery query = parse_select(req);
+    const Napi::Object obj = as_object(info[0], "the request");
+    const SelectQuery query = parse_select(obj);
+    const OwnFields req(obj);
     plan::DeviceFacts dev = hypothetical_device(req, field(req, "capability"));
     dev.index = query.device;
     const std::vector<plan::ArchTarget> archs = read_archs(req);
@@ -190,7 +187,7 @@ Napi::Value PlanFor(const Napi::CallbackInfo& info) {
 Napi::Value PlanDecode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    const Napi::Object req = as_object(info[0], "the request");
+    const OwnFields req(as_object(info[0], "the request"));
     decode::DecodeParams shape;
     shape.dtype = read_dtype(field(req, "dtype"), "dtype");
     shape.b = read_count(req, "batch", 65535);
@@ -208,8 +205,7 @@ Napi::Value PlanDecode(const Napi::CallbackInfo& info) {
     if (!cap.IsUndefined()) {
       plan = plan::plan_decode(shape, hypothetical_device(req, cap), read_archs(req));
     } else {
-      const int device = static_cast<int>(
-          read_integer(field(req, "device"), "device", 0, INT32_MAX, "a non-negative integer (a CUDA device index)"));
+      const int device = read_device(req);
 #if !FLASHATTN_WITH_CUDA
       (void)device;
       plan.reason = "built without CUDA";

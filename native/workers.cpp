@@ -90,23 +90,18 @@ class BenchWorker final : public PromiseWorker {
   BenchOutcome outcome_;
 };
 
-int read_size(const Napi::Object& req, const char* key, int64_t max) {
-  return static_cast<int>(read_integer(field(req, key), key, 1, max, "a positive integer"));
-}
-
 DecodeBenchQuery parse_decode_bench(Napi::Value request) {
-  const Napi::Object req = as_object(request, "the request");
+  const OwnFields req(as_object(request, "the request"));
   DecodeBenchQuery q;
-  q.device = static_cast<int>(
-      read_integer(field(req, "device"), "device", 0, INT32_MAX, "a non-negative integer (a CUDA device index)"));
+  q.device = read_device(req);
   DecodeBenchRequest& s = q.shape;
   s.dtype = read_dtype(field(req, "dtype"), "dtype");
-  s.b = read_size(req, "batch", 65535);
-  s.s_q = read_size(req, "seqlenQ", 4096);
-  s.h = read_size(req, "headsQ", 65535);
-  s.h_k = read_size(req, "headsKV", 65535);
-  s.d = read_size(req, "headDim", 4096);
-  s.context = read_size(req, "context", int64_t{1} << 30);
+  s.b = read_count(req, "batch", 65535);
+  s.s_q = read_count(req, "seqlenQ", 4096);
+  s.h = read_count(req, "headsQ", 65535);
+  s.h_k = read_count(req, "headsKV", 65535);
+  s.d = read_count(req, "headDim", 4096);
+  s.context = read_count(req, "context", int64_t{1} << 30);
   s.page_size = static_cast<int>(
       read_integer(field(req, "pageSize"), "pageSize", 0, int64_t{1} << 20, "an integer >= 0 (0 = contiguous)"));
   s.cold_l2 = read_bool(field(req, "coldL2"), "coldL2");

@@ -10,7 +10,7 @@ import { type ProbeReport, cudaVersionString, native, noGpuReason, probe } from 
 import { Stream } from './stream';
 import { tensor } from './tensor';
 import { toBfloat16, toFloat16 } from './dtype';
-import { median, runTorchScript, torchAvailable, type BenchOptions } from './bench';
+import { median, runTorchScript, withTorch, type BenchOptions } from './bench';
 
 const BATCHES = [1, 16, 64];
 const CONTEXTS = [1024, 4096, 8192, 16384, 32768, 65536, 131072];
@@ -312,21 +312,8 @@ export async function runDecodeBench(opts: BenchOptions): Promise<DecodeBenchRep
       log(`    failed: ${row.error}`);
     }
   }
-  if (opts.torch) {
-    const avail = torchAvailable();
-    if (!avail.ok) {
-      report.torch.reason = avail.reason;
-    } else {
-      log('running scripts/torch_bench.py (SDPA decode, flash and cuDNN, GQA) …');
-      try {
-        report.torch = { available: true, info: runTorch(avail.python, report.rows, opts, warmup, iters) };
-      } catch (err) {
-        report.torch.reason = (err as Error).message;
-      }
-    }
-  } else {
-    report.torch.reason = '--no-torch';
-  }
+  const t = withTorch(opts, 'SDPA decode, flash and cuDNN, GQA', (python) => runTorch(python, report.rows, opts, warmup, iters));
+  report.torch = 'value' in t ? { available: true, info: t.value } : { available: false, reason: t.reason };
   printTable(report, print);
   if (opts.json) {
     writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');

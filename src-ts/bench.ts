@@ -269,7 +269,6 @@ function gpuSteps(opts: BenchOptions): Step[] {
   return steps;
 }
 
-/** Finds python3 with torch and CUDA, or says why not. @internal */
 /** Runs scripts/torch_bench.py with `input` on stdin (its progress on our stderr); returns its JSON. @internal */
 export function runTorchScript(python: string, input: unknown): unknown {
   const script = resolve(__dirname, '..', '..', 'scripts', 'torch_bench.py');
@@ -288,7 +287,22 @@ export function runTorchScript(python: string, input: unknown): unknown {
   return JSON.parse(r.stdout);
 }
 
-export function torchAvailable(): { ok: true; python: string } | { ok: false; reason: string } {
+/** Runs `run` with the python that has torch and CUDA: its value, or why it did not run (--no-torch,
+ * no such python, or the script failed). `what` says what the script times, in the progress line. @internal */
+export function withTorch<T>(opts: BenchOptions, what: string, run: (python: string) => T): { value: T } | { reason: string } {
+  if (!opts.torch) return { reason: '--no-torch' };
+  const avail = torchAvailable();
+  if (!avail.ok) return { reason: avail.reason };
+  opts.log(`running scripts/torch_bench.py (${what}) …`);
+  try {
+    return { value: run(avail.python) };
+  } catch (err) {
+    return { reason: (err as Error).message };
+  }
+}
+
+/** Finds python3 with torch and CUDA, or says why not. */
+function torchAvailable(): { ok: true; python: string } | { ok: false; reason: string } {
   const python = process.env.FLASHATTN_PYTHON || 'python3';
   const r = spawnSync(
     python,
@@ -623,22 +637,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     };
     await runSteps(steps, log);
     report.rows = steps.map((s) => s.row);
-    if (opts.torch) {
-      const avail = torchAvailable();
-      if (!avail.ok) {
-        report.torch.reason = avail.reason;
-      } else {
-        log('running scripts/torch_bench.py (torch.nn.functional.scaled_dot_product_attention, flash and cuDNN) …');
-        try {
-          const t = runTorch(avail.python, report.rows, opts);
-          report.torch = { available: true, info: t.info, rows: t.rows };
-          report.ratios = ratios(report.rows, t.rows);
-        } catch (err) {
-          report.torch.reason = (err as Error).message;
-        }
-      }
+    const t = withTorch(opts, 'torch.nn.functional.scaled_dot_product_attention, flash and cuDNN', (python) =>
+      runTorch(python, report.rows, opts));
+    if ('value' in t) {
+      report.torch = { available: true, info: t.value.info, rows: t.value.rows };
+      report.ratios = ratios(report.rows, t.value.rows);
     } else {
-      report.torch.reason = '--no-torch';
+      report.torch.reason = t.reason;
     }
     printGpuTable(report, print);
   }

@@ -36,8 +36,7 @@ __global__ void __launch_bounds__(256) append_kernel(const DecodeParams p) {
                        static_cast<int64_t>(t) * p.vnew_stride.row + static_cast<int64_t>(hk) * p.vnew_stride.head;
   uint16_t* kc = static_cast<uint16_t*>(p.k_cache) + key_offset(p, p.k_stride, blk, j, hk);
   uint16_t* vc = static_cast<uint16_t*>(p.v_cache) + key_offset(p, p.v_stride, blk, j, hk);
-  const bool rotate = p.rotary_cos != nullptr && p.rotary_dim > 0;
-  reinterpret_cast<uint4*>(kc)[ch] = rotate ? rotated_chunk(p, kn, ch, j) : __ldg(reinterpret_cast<const uint4*>(kn) + ch);
+  reinterpret_cast<uint4*>(kc)[ch] = p.rotary() ? rotated_chunk(p, kn, ch, j) : __ldg(reinterpret_cast<const uint4*>(kn) + ch);
   reinterpret_cast<uint4*>(vc)[ch] = __ldg(reinterpret_cast<const uint4*>(vn) + ch);
 }
 

@@ -42,6 +42,11 @@ __device__ __forceinline__ int physical_block(const DecodeParams& p, int b, int 
   return (blk >= 0 && blk < p.num_blocks) ? blk : -1;
 }
 
+// Row of key position j within its cache unit: its page's row (paged), else j itself.
+__device__ __forceinline__ int row_in_unit(const DecodeParams& p, int j) {
+  return p.paged() ? j - (j / p.page_size) * p.page_size : j;
+}
+
 // Element offset of row `pos` of cache unit `unit` (a physical block, or a contiguous cache row),
 // head hk, d = 0, in a cache with strides `st`.
 __device__ __forceinline__ int64_t unit_offset(const Strides& st, int unit, int pos, int hk) {
@@ -51,7 +56,7 @@ __device__ __forceinline__ int64_t unit_offset(const Strides& st, int unit, int 
 // Element offset of key position j (head hk, d = 0) in a cache with strides `st`. For a paged
 // cache `blk` is physical_block(p, b, j) (>= 0); for a contiguous one it is the cache row.
 __device__ __forceinline__ int64_t key_offset(const DecodeParams& p, const Strides& st, int blk, int j, int hk) {
-  return unit_offset(st, blk, p.paged() ? j - (j / p.page_size) * p.page_size : j, hk);
+  return unit_offset(st, blk, row_in_unit(p, j), hk);
 }
 
 }  // namespace flashattn::decode

@@ -44,7 +44,7 @@ void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream)
   if (need > 0) {
     if (workspace == nullptr || p.workspace_bytes < need)
       fail("workspace of " + std::to_string(p.workspace_bytes) + " bytes, " + std::to_string(need) + " needed for " +
-           std::to_string(splits) + " splits" + (has_rotary(p) ? " and the rotated q" : "") +
+           std::to_string(splits) + " splits" + (p.rotary() ? " and the rotated q" : "") +
            " (decode_workspace_bytes with this device's SM count)");
     if (!aligned16(workspace)) fail("workspace must start on a 16-byte boundary");
   }
@@ -52,7 +52,7 @@ void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream)
     L.o_ws = static_cast<float*>(workspace);
     L.lse_ws = L.o_ws + static_cast<size_t>(splits) * p.b * p.h_k * L.m_total * p.d;
   }
-  if (has_rotary(p)) L.q_rot = reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + split_bytes(p, splits));
+  if (p.rotary()) L.q_rot = reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + split_bytes(p, splits));
   switch (p.d) {
     case 64: run_decode_hd64(p, L, stream); return;
     case 128: run_decode_hd128(p, L, stream); return;

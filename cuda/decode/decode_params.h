@@ -86,6 +86,7 @@ struct DecodeParams {
   FA_DECODE_HD bool paged() const { return block_table != nullptr; }
   FA_DECODE_HD int group_size() const { return h_k > 0 ? h / h_k : 0; }
   FA_DECODE_HD int capacity() const { return paged() ? page_size * max_blocks_per_seq : max_seqlen; }
+  FA_DECODE_HD bool rotary() const { return rotary_cos != nullptr && rotary_dim > 0; }
 };
 
 }  // namespace flashattn::decode

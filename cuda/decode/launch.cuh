@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 
 #include "common/check.h"
+#include "common/launch_attr.h"
+#include "decode/api.h"
 #include "sm80/mma.h"
 #include "decode/append_kernel.cuh"
 #include "decode/combine_kernel.cuh"
@@ -18,51 +20,28 @@
 
 namespace flashattn::decode {
 
-// What the launches need to know about the current device, queried once per device.
-struct DeviceFacts {
+// The current device's facts (cuda/api.h device_facts: read once per device).
+inline plan::DeviceFacts current_device_facts() {
   int device = 0;
-  int smem_optin = 0;  // bytes of shared memory a block may opt into
-  int major = 0;       // compute capability major
-};
-inline DeviceFacts current_device_facts() {
-  constexpr int kDevices = 64;
-  static std::atomic<int> optin[kDevices], major[kDevices];  // 0 until queried
-  DeviceFacts f;
-  FA_CUDA_CHECK(cudaGetDevice(&f.device));
-  const bool cached = f.device < kDevices && optin[f.device].load(std::memory_order_acquire) > 0;
-  if (cached) {
-    f.smem_optin = optin[f.device].load(std::memory_order_relaxed);
-    f.major = major[f.device].load(std::memory_order_relaxed);
-    return f;
-  }
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&f.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, f.device));
-  FA_CUDA_CHECK(cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, f.device));
-  if (f.device < kDevices) {
-    major[f.device].store(f.major, std::memory_order_relaxed);
-    optin[f.device].store(f.smem_optin, std::memory_order_release);
-  }
-  return f;
+  FA_CUDA_CHECK(cudaGetDevice(&device));
+  return cuda::device_facts(device);
 }
 
 template <typename E, int D, int WM>
-void launch_split(const DecodeParams& p, const DecodeLaunch& L, const DeviceFacts& dev, cudaStream_t stream) {
+void launch_split(const DecodeParams& p, const DecodeLaunch& L, const plan::DeviceFacts& dev, cudaStream_t stream) {
   using Tile = DecodeTile<D, WM>;
   auto kernel = split_kernel<E, D, WM>;
   const int smem = static_cast<int>(Tile::kSmemBytes);
   // A100/H100/H200 allow 163–227 KB per block; sm_86/89 GPUs allow 99 KB, less than the d128 and
   // d256 tiles ask for (a shallower-pipeline instantiation would be needed there).
-  if (smem > dev.smem_optin)
+  if (static_cast<size_t>(smem) > dev.smem_optin)
     throw cuda::Error("decode: the d" + std::to_string(D) + " decode tile needs " + std::to_string(smem / 1024) +
                           " KB of shared memory per block and this GPU allows " + std::to_string(dev.smem_optin / 1024) +
                           " KB; decode at this head dim is not supported on it yet",
                       -1, false);
-  // The attribute is per device: set it once on each (a bit per device; racing setters agree).
-  static std::atomic<uint64_t> smem_set{0};
-  const uint64_t bit = dev.device < 64 ? uint64_t{1} << dev.device : 0;
-  if (bit == 0 || (smem_set.load(std::memory_order_acquire) & bit) == 0) {
-    FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    smem_set.fetch_or(bit, std::memory_order_release);
-  }
+  static std::atomic<uint64_t> smem_set{0};  // per instantiation: cuda/common/launch_attr.h
+  cuda::set_max_dynamic_smem_once(reinterpret_cast<const void*>(kernel), dev.index, smem, smem_set,
+                                  "cudaFuncSetAttribute(decode split kernel shared memory)");
   const dim3 grid((L.m_total + Tile::kBlockM - 1) / Tile::kBlockM, L.num_splits, p.b * p.h_k);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(p, L);
   FA_CUDA_CHECK_LAUNCH("decode split kernel d" + std::to_string(D) + " m" + std::to_string(Tile::kBlockM));
@@ -86,7 +65,7 @@ void run_decode(const DecodeParams& given, const DecodeLaunch& L, cudaStream_t s
     p.q = L.q_rot;  // the attention reads the rotated copy
     p.q_stride = contiguous_strides(p.s_q, p.h, D);
   }
-  const DeviceFacts dev = current_device_facts();
+  const plan::DeviceFacts dev = current_device_facts();
   if (L.m_total <= 16) {
     launch_split<E, D, 1>(p, L, dev, stream);
   } else {

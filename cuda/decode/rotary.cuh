@@ -13,6 +13,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "decode/cache_index.cuh"
 #include "decode/decode_params.h"
 
 namespace flashattn::decode {
@@ -81,9 +82,7 @@ __global__ void __launch_bounds__(256) rotary_q_kernel(const DecodeParams p, uin
   const int hq = static_cast<int>((idx / kChunks) % p.h);
   const int i = static_cast<int>((idx / (static_cast<int64_t>(kChunks) * p.h)) % p.s_q);
   const int bi = static_cast<int>(idx / (static_cast<int64_t>(kChunks) * p.h * p.s_q));
-  const int cap = p.capacity();
-  int cached = __ldg(p.cache_seqlens + bi);
-  cached = cached < 0 ? 0 : (cached > cap ? cap : cached);
+  const int cached = cache_row(p, bi).cached;
   const bool local = p.window_left >= 0 || p.window_right >= 0;
   const uint16_t* row = static_cast<const uint16_t*>(p.q) + bi * p.q_stride.batch + static_cast<int64_t>(i) * p.q_stride.row +
                         static_cast<int64_t>(hq) * p.q_stride.head;

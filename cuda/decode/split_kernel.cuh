@@ -106,10 +106,9 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
   auto lookup = [&](int blk) {  // block `blk` of this CTA's keys (absolute block index)
     if (tid < kBlockN) {
       const int j = blk * kBlockN + tid;
-      const int page = j / p.page_size;
       const int slot = (blk % kRing) * kBlockN + tid;
       table_blk[slot] = j < sk ? physical_block(p, bi, j) : -1;
-      table_row[slot] = j - page * p.page_size;
+      table_row[slot] = row_in_unit(p, j);
     }
   };
   auto load_stage = [&](int blk, int stage) {

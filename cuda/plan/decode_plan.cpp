@@ -108,7 +108,7 @@ size_t split_bytes(const DecodeParams& p, int splits) {
 
 // The split partials, then (rotary) the rotated q, contiguous (b, s_q, h, d) in q's dtype.
 size_t workspace_for(const DecodeParams& p, int splits) {
-  const size_t q_rot = has_rotary(p) ? static_cast<size_t>(p.b) * p.s_q * p.h * p.d * sizeof(uint16_t) : 0;
+  const size_t q_rot = p.rotary() ? static_cast<size_t>(p.b) * p.s_q * p.h * p.d * sizeof(uint16_t) : 0;
   return split_bytes(p, splits) + q_rot;
 }
 

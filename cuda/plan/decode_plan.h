@@ -42,7 +42,6 @@ inline int packed_rows(const DecodeParams& p) { return p.s_q * p.group_size(); }
 inline int tile_rows(const DecodeParams& p) { return packed_rows(p) <= 16 ? 16 : 64; }
 // CTAs per SM the tiles are sized for (shared memory): 2 at d <= 128, 1 at d256.
 inline int ctas_per_sm(const DecodeParams& p) { return p.d == 256 ? 1 : 2; }
-inline bool has_rotary(const DecodeParams& p) { return p.rotary_cos != nullptr && p.rotary_dim > 0; }
 
 }  // namespace flashattn::decode
 

@@ -10,6 +10,7 @@
 
 #include "params.h"
 #include "common/check.h"
+#include "common/launch_attr.h"
 #include "sm80/fwd_kernel.cuh"
 
 namespace flashattn::sm80 {
@@ -65,17 +66,11 @@ void launch_fwd_tile(const AttnParams& p, cudaStream_t stream) {
   const FwdArgs args = make_fwd_args(p);
   auto kernel = fwd_kernel<E, Tile>;
   const int smem = Tile::kSmemBytes;
-  // Once per device and instantiation: the attribute sticks to the function, and setting it on
-  // every launch is a driver call on the path of every call.
-  static std::atomic<uint64_t> smem_set{0};
+  static std::atomic<uint64_t> smem_set{0};  // per instantiation: cuda/common/launch_attr.h
   int device = 0;
   cuda::check(cudaGetDevice(&device), "cudaGetDevice");
-  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
-  if (bit == 0 || (smem_set.load(std::memory_order_acquire) & bit) == 0) {
-    cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-                    "cudaFuncSetAttribute(sm80 forward shared memory)");
-    smem_set.fetch_or(bit, std::memory_order_release);
-  }
+  cuda::set_max_dynamic_smem_once(reinterpret_cast<const void*>(kernel), device, smem, smem_set,
+                                  "cudaFuncSetAttribute(sm80 forward shared memory)");
   const dim3 grid((p.s_q + Tile::kBlockM - 1) / Tile::kBlockM, p.h, p.b);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(args);
   cuda::check(cudaGetLastError(), "sm80 forward kernel launch");

@@ -62,7 +62,7 @@ void kvcache_forward(const DecodeParams& p, int threads) {
     throw std::invalid_argument("kvcache: dtype must be float32, float16 or bfloat16");
   const int cap = p.capacity();
   const int d = p.d;
-  const bool rotary = p.rotary_cos != nullptr && p.rotary_dim > 0;
+  const bool rotary = p.rotary();
   std::vector<float> row(static_cast<size_t>(d));
 
   // 1. Append (rotary on k_new), in issue order.

@@ -217,15 +217,8 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   plan::Plan plan;
   VarlenLaunch varlen;
   if (job.varlen) {
-    // The offsets are host arrays (the request layer refuses DeviceBuffers and checked the
-    // values); this runs on the JS thread inside the call, so they are as the request read them.
-    auto host_offsets = [](const TensorArg& t) {
-      std::vector<int32_t> v(static_cast<size_t>(t.shape[0]));
-      gather(t, t.host, v.data());
-      return v;
-    };
-    varlen = plan_varlen(job.backward, p, host_offsets(job.cu_seqlens_q), host_offsets(job.cu_seqlens_k), device,
-                         device_label(info));
+    // The offsets as the request layer read and checked them (host arrays only).
+    varlen = plan_varlen(job.backward, p, job.cu_q_values, job.cu_k_values, device, device_label(info));
   } else if (!job.naive) {
     plan = cuda::plan_for(op, p, device);
     if (!plan.ok()) {

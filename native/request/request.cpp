@@ -32,10 +32,6 @@ Backend read_backend(const OwnFields& req) {
   return b;
 }
 
-int read_device(const OwnFields& req) {
-  return static_cast<int>(
-      read_integer(field(req, "device"), "device", 0, INT_MAX, "a non-negative integer (a CUDA device index)"));
-}
 
 int read_window(const OwnFields& req, const char* key) {
   return static_cast<int>(read_integer(field(req, key), key, -1, INT_MAX, "an integer >= -1 (-1 means unbounded)"));
@@ -240,6 +236,15 @@ void fill_params(AttentionJob& job) {
 }
 
 }  // namespace
+
+int read_device(const OwnFields& req) {
+  return static_cast<int>(
+      read_integer(field(req, "device"), "device", 0, INT_MAX, "a non-negative integer (a CUDA device index)"));
+}
+
+int read_count(const OwnFields& req, const char* key, int64_t max) {
+  return static_cast<int>(read_integer(field(req, key), key, 1, max, "a positive integer"));
+}
 
 TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
                       const std::vector<int64_t>& shape, DType dtype) {

@@ -48,6 +48,9 @@ struct AttentionJob {
   // sequence i is rows cu[i] .. cu[i + 1] - 1. params.b is the batch, params.s_q / s_k the totals.
   bool varlen = false;
   TensorArg cu_seqlens_q, cu_seqlens_k;
+  // Their values as the request layer read and checked them (the CUDA path plans its launches
+  // from these; the CPU backend reads its staged copy of the tensors).
+  std::vector<int32_t> cu_q_values, cu_k_values;
 
   std::vector<TensorArg*> inputs();
   std::vector<TensorArg*> outputs();
@@ -87,6 +90,10 @@ void read_outputs(const OwnFields& req, AttentionJob& job, const OperandShapes& 
 // and dtype it must have (the execution layer allocates it).
 TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
                       const std::vector<int64_t>& shape, DType dtype);
+// req.device: a CUDA device index (E_ARG unless a non-negative integer).
+int read_device(const OwnFields& req);
+// req[key]: an integer in [1, max] (E_ARG), for sizes that are not tensor dims.
+int read_count(const OwnFields& req, const char* key, int64_t max);
 // The request's Stream (null when absent), on `device`.
 std::shared_ptr<StreamCore> read_stream(const OwnFields& req, int device);
 // t.shape == ref.shape (E_SHAPE), t.dtype == want (E_DTYPE; `why` says why).

@@ -26,9 +26,10 @@ int64_t read_max(const OwnFields& req, const char* name) {
   return v.IsUndefined() ? -1 : read_integer(v, name, 0, INT_MAX, "a non-negative integer");
 }
 
-// The offsets of one side (cuSeqlensQ over q's rows, or cuSeqlensK over k's): 0 first,
-// non-decreasing, `total` last; the longest sequence at most `max` (maxSeqlen<side>) when given.
-void check_offsets(const TensorArg& cu, const TensorArg& packed, const char* side, int64_t max) {
+// The offsets of one side (cuSeqlensQ over q's rows, or cuSeqlensK over k's), read and checked:
+// 0 first, non-decreasing, `total` last; the longest sequence at most `max` (maxSeqlen<side>)
+// when given.
+std::vector<int32_t> checked_offsets(const TensorArg& cu, const TensorArg& packed, const char* side, int64_t max) {
   std::vector<int32_t> v(static_cast<size_t>(cu.shape[0]));
   gather(cu, cu.host, v.data());
   const std::string total_name = packed.name + ".shape[0] (total" + side + ")";
@@ -50,6 +51,7 @@ void check_offsets(const TensorArg& cu, const TensorArg& packed, const char* sid
     fail(ErrorCode::kArg, std::string("maxSeqlen") + side + " = " + str(max) + " is below the longest sequence in " +
                               cu.name + " (" + str(longest) + " rows); leave it out or pass at least that");
   }
+  return v;
 }
 
 // The packed shapes: heads and headDim as in every request, lse [h, total_q], one batch of offsets.
@@ -135,8 +137,8 @@ AttentionJob parse_varlen(Napi::Value request, bool backward) {
       p.dv_stride = rows(job.dv);
     }
   }
-  check_offsets(job.cu_seqlens_q, job.q, "Q", max_q);
-  check_offsets(job.cu_seqlens_k, job.k, "K", max_k);
+  job.cu_q_values = checked_offsets(job.cu_seqlens_q, job.q, "Q", max_q);
+  job.cu_k_values = checked_offsets(job.cu_seqlens_k, job.k, "K", max_k);
   return job;
 }
 
