@@ -1,5 +1,5 @@
 // wgmma.h — warpgroup matrix multiply (wgmma.mma_async, HGMMA in SASS) and its shared-memory
-// matrix descriptors, for 16-bit operands with fp32 accumulators.
+// matrix descriptors, for 16-bit and e4m3 operands with fp32 accumulators.
 //
 // Tiles in shared memory use the layout the tensor copy engine writes with 128-byte swizzle:
 // a (rows, D) tile is D/64 "panels", each (rows, 64) elements = rows x 128 bytes, 1024-byte
@@ -19,8 +19,12 @@
 
 namespace flashattn::sm90 {
 
-// Elem is one of common/mma.h's 16-bit element types (sm80::Bf16, sm80::Fp16); the PTX type
-// names are spelled in wgmma_ops.h.
+// The fp8 operand type (e4m3 bits, one byte per element). fp8 wgmma takes K = 32 per
+// instruction and both shared-memory operands K-major.
+struct E4m3 {};
+
+// Elem is sm80/mma.h's 16-bit element types (sm80::Bf16, sm80::Fp16) or E4m3; the PTX type names
+// are spelled in wgmma_ops.h.
 template <int N, typename Elem>
 struct Wgmma;  // specializations in wgmma_ops.h
 
