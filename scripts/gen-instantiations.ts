@@ -21,6 +21,7 @@ export const TABLE: Family[] = [
   { path: 'sm80', pass: 'fwd', headDims: [32, 64, 96, 128, 192, 256], dtypes: ['fp16', 'bf16'] },
   { path: 'sm80', pass: 'bwd', headDims: [32, 64, 96, 128, 192, 256], dtypes: ['fp16', 'bf16'] },
   { path: 'sm90', pass: 'fwd', headDims: [64, 128, 256], dtypes: ['fp16', 'bf16'] },
+  { path: 'sm90', pass: 'bwd', headDims: [64, 128], dtypes: ['fp16', 'bf16'] },
 ];
 
 // The sm80 backward's configs per head dim (cuda/sm80/bwd_config.h): CfgNN, and CfgNNBig where
@@ -37,7 +38,8 @@ function fwdInstance(path: Family['path'], d: number, t: 'fp16' | 'bf16', extern
     : `${x}template void launch_fwd<sm80::${ELEM[t]}, ${d}>(const AttnParams&, cudaStream_t);`;
 }
 
-function bwdInstances(d: number, t: 'fp16' | 'bf16', extern: boolean): string[] {
+function bwdInstances(path: Family['path'], d: number, t: 'fp16' | 'bf16', extern: boolean): string[] {
+  if (path === 'sm90') return [`${extern ? 'extern ' : ''}template void launch_bwd<sm80::${ELEM[t]}, ${d}>(const AttnParams&, cudaStream_t);`];
   const cfgs = SM80_BWD_BIG.has(d) ? [`Cfg${d}`, `Cfg${d}Big`] : [`Cfg${d}`];
   return cfgs.map((c) => `${extern ? 'extern ' : ''}template void run<${ELEM[t]}, ${c}>(const AttnParams&, cudaStream_t);`);
 }
@@ -45,9 +47,8 @@ function bwdInstances(d: number, t: 'fp16' | 'bf16', extern: boolean): string[] 
 /** Every generated file: name -> contents. */
 export function render(table: Family[] = TABLE): Map<string, string> {
   const files = new Map<string, string>();
-  const externs: Record<string, string[]> = { sm80_fwd: [], sm80_bwd: [], sm90_fwd: [] };
+  const externs: Record<string, string[]> = { sm80_fwd: [], sm80_bwd: [], sm90_fwd: [], sm90_bwd: [] };
   for (const f of table) {
-    if (f.path === 'sm90' && f.pass !== 'fwd') throw new Error('gen-instantiations: there is no sm90 backward');
     for (const d of f.headDims) {
       for (const t of f.dtypes) {
         const name = `${f.path}_${f.pass}_d${d}_${t}.cu`;
@@ -55,9 +56,12 @@ export function render(table: Family[] = TABLE): Map<string, string> {
           const ns = `flashattn::${f.path}`;
           files.set(name, `${HEADER}#include "${f.path}/fwd_launch.cuh"\n\nnamespace ${ns} {\n${fwdInstance(f.path, d, t, false)}\n}  // namespace ${ns}\n`);
           externs[`${f.path}_fwd`].push(fwdInstance(f.path, d, t, true));
+        } else if (f.path === 'sm90') {
+          files.set(name, `${HEADER}#include "sm90/bwd_launch.cuh"\n\nnamespace flashattn::sm90 {\n${bwdInstances('sm90', d, t, false).join('\n')}\n}  // namespace flashattn::sm90\n`);
+          externs.sm90_bwd.push(...bwdInstances('sm90', d, t, true));
         } else {
-          files.set(name, `${HEADER}#include "sm80/bwd_launch.h"\n\nnamespace flashattn::sm80::bwd {\n${bwdInstances(d, t, false).join('\n')}\n}  // namespace flashattn::sm80::bwd\n`);
-          externs.sm80_bwd.push(...bwdInstances(d, t, true));
+          files.set(name, `${HEADER}#include "sm80/bwd_launch.h"\n\nnamespace flashattn::sm80::bwd {\n${bwdInstances('sm80', d, t, false).join('\n')}\n}  // namespace flashattn::sm80::bwd\n`);
+          externs.sm80_bwd.push(...bwdInstances('sm80', d, t, true));
         }
       }
     }
@@ -71,6 +75,11 @@ export function render(table: Family[] = TABLE): Map<string, string> {
     'sm90_fwd_instances.h',
     `${HEADER}// Included by sm90/fwd_launch.cuh after launch_fwd: each instantiation lives in its own file.\n` +
       `#pragma once\n\nnamespace flashattn::sm90 {\n${externs.sm90_fwd.join('\n')}\n}  // namespace flashattn::sm90\n`,
+  );
+  files.set(
+    'sm90_bwd_instances.h',
+    `${HEADER}// Included by sm90/bwd_launch.cuh after launch_bwd: each instantiation lives in its own file.\n` +
+      `#pragma once\n\nnamespace flashattn::sm90 {\n${externs.sm90_bwd.join('\n')}\n}  // namespace flashattn::sm90\n`,
   );
   files.set(
     'sm80_bwd_instances.h',

@@ -22,6 +22,7 @@ describe('cuda/generated/', () => {
     for (const f of TABLE) {
       if (f.path === 'sm90' && !hasSm90) continue; // the plan can pick sm90 only in such a build
       for (const d of [8, 40, 72, 104, 136, 200, 256]) {
+        if (d > Math.max(...f.headDims)) continue; // the sm90 backward stops at 128; sm80 serves the rest
         const p = binding().planFor({
           capability: f.path === 'sm90' ? [9, 0] : [8, 0], archs: f.path === 'sm90' ? '80;90a' : '80',
           forcePath: f.path, op: f.pass === 'fwd' ? 'forward' : 'backward', device: 0, dtype: 'bfloat16',

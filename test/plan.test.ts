@@ -81,7 +81,12 @@ describe('the plan for every capability and build', () => {
     expect(ask([9, 0], '80', { forcePath: 'sm90' }).reason).toMatch(/without sm_90a/);
     expect(ask([8, 0], '80;90a', { forcePath: 'sm90' }).reason).toMatch(/only on capability 9\.0/);
     expect(ask([9, 0], '80;90a', { forcePath: 'sm80' }).path).toBe('sm80');
-    expect(ask([9, 0], '80;90a', { op: 'backward', forcePath: 'sm90' }).reason).toMatch(/no sm90 backward/);
+    const bwd = ask([9, 0], '80;90a', { op: 'backward' });
+    expect(bwd.path).toBe(HAS_SM90 ? 'sm90' : 'sm80');
+    if (!HAS_SM90) expect(ask([9, 0], '80;90a', { op: 'backward', forcePath: 'sm90' }).reason).toMatch(/no sm90 .*backward/);
+    // Deterministic gradients and head dims past 128 stay on the sm80 backward.
+    expect(ask([9, 0], '80;90a', { op: 'backward', deterministic: true }).path).toBe('sm80');
+    expect(ask([9, 0], '80;90a', { op: 'backward', headDim: 256 }).path).toBe('sm80');
   });
 
   it('float8_e4m3 needs the sm90 forward; float32 is the CPU backend\'s', () => {

@@ -100,10 +100,6 @@ Plan plan_sm80(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
 // Whether the sm90 path can run this request here; `why` says why not.
 bool sm90_fits(Op op, const AttnParams& p, const DeviceFacts& dev, const std::vector<ArchTarget>& compiled,
                std::string* why) {
-  if (op != Op::kForward) {
-    *why = "there is no sm90 backward";
-    return false;
-  }
   if (dev.major != 9 || dev.minor != 0) {
     *why = "the sm90 kernels run only on capability 9.0 (this device is " + std::to_string(dev.major) + "." +
            std::to_string(dev.minor) + ")";
@@ -114,7 +110,7 @@ bool sm90_fits(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
            ", without sm_90a (rebuild with FLASHATTN_CUDA_ARCHS including 90a)";
     return false;
   }
-  return sm90_forward_covers(p, why);
+  return op == Op::kForward ? sm90_forward_covers(p, why) : sm90_backward_covers(p, why);
 }
 
 // Limits that depend on the request's sizes and strides (skipped for a capability query).
@@ -203,10 +199,11 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
     Plan plan;
     plan.path = KernelPath::kSm90;
 #if FLASHATTN_WITH_SM90
-    plan.kernel_head_dim = sm90::fwd_kernel_head_dim(p.d);
+    plan.kernel_head_dim = op == Op::kForward ? sm90::fwd_kernel_head_dim(p.d) : sm90::bwd_kernel_head_dim(p.d);
 #else
     plan.kernel_head_dim = p.d;
 #endif
+    if (op == Op::kBackward && p.b > 0) plan.workspace_bytes = sm90_backward_workspace_bytes(p);
     return plan;
   }
   if (p.dtype == DType::kFloat8E4M3) {

@@ -100,5 +100,8 @@ PlanKey plan_key(Op op, const AttnParams& p, int device);
 // request (dtype, head dim, masks, strides), and if not, why. Until those kernels land, a stub in
 // plan/sm90_covers.cpp answers false.
 bool sm90_forward_covers(const AttnParams& params, std::string* why);
+// The same for the Hopper backward, and the device workspace it allocates for a request.
+bool sm90_backward_covers(const AttnParams& params, std::string* why);
+size_t sm90_backward_workspace_bytes(const AttnParams& params);
 
 }  // namespace flashattn::plan

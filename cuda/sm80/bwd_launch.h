@@ -11,30 +11,14 @@
 #include "params.h"
 #include "sm80/bwd_config.h"
 #include "common/check.h"
+#include "common/stream_buffer.h"
 #include "sm80/bwd_kernel.h"
 
 namespace flashattn::sm80::bwd {
 
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-// A stream-ordered allocation from the device's default memory pool, freed stream-ordered when it
-// goes out of scope (also when a launch throws), so the bench sees its peak in the pool.
-class StreamBuffer {
- public:
-  StreamBuffer(size_t bytes, cudaStream_t stream) : stream_(stream) {
-    FA_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream));
-  }
-  ~StreamBuffer() {
-    if (ptr_ != nullptr) cudaFreeAsync(ptr_, stream_);
-  }
-  StreamBuffer(const StreamBuffer&) = delete;
-  StreamBuffer& operator=(const StreamBuffer&) = delete;
-  float* floats() const { return static_cast<float*>(ptr_); }
-
- private:
-  void* ptr_ = nullptr;
-  cudaStream_t stream_;
-};
+using cuda::StreamBuffer;
 
 // Dynamic shared memory a block of the current device may opt in to.
 inline int smem_optin() {

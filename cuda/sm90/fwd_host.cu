@@ -11,58 +11,9 @@
 #include "common/check.h"
 #include "sm90/api.h"
 #include "sm90/fwd_launch.cuh"
+#include "sm90/tma_map.h"
 
 namespace flashattn::sm90 {
-namespace {
-
-// The driver's cuTensorMapEncodeTiled, found through the runtime so the addon links only cudart.
-PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q);
-    if (err != cudaSuccess || q != cudaDriverEntryPointSuccess) f = nullptr;
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-
-// A stride the copy engine accepts: a positive multiple of 16 bytes below 2^40. A dim of extent 1
-// never steps, so any stride does; it is replaced by a valid one.
-bool stride_ok(int64_t stride_elems, int extent) {
-  if (extent <= 1) return true;
-  const int64_t bytes = stride_elems * 2;
-  return bytes > 0 && bytes % 16 == 0 && bytes < (int64_t{1} << 40);
-}
-
-// Tensor map of one (b, s, heads, d) operand, as the 4-D tensor (d, s, heads, b) with element
-// strides (1, row, head, batch); box (64, rows, 1, 1), 128-byte swizzle, zero fill out of bounds.
-CUtensorMap make_map(const void* base, DType dt, int b, int s, int heads, int d, const Strides& st, int box_rows,
-                     const char* what) {
-  CUtensorMap map;
-  std::memset(&map, 0, sizeof map);
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = encode_fn();
-  if (!encode) cuda::fail("sm90 forward: the CUDA driver offers no cuTensorMapEncodeTiled (driver too old?)");
-  const int64_t fallback = static_cast<int64_t>(d) * 8;  // any multiple of 16 bytes
-  cuuint64_t dims[4] = {static_cast<cuuint64_t>(d), static_cast<cuuint64_t>(s > 0 ? s : 1), static_cast<cuuint64_t>(heads),
-                        static_cast<cuuint64_t>(b)};
-  cuuint64_t strides[3] = {static_cast<cuuint64_t>((s > 1 ? st.row : fallback) * 2),
-                           static_cast<cuuint64_t>((heads > 1 ? st.head : fallback) * 2),
-                           static_cast<cuuint64_t>((b > 1 ? st.batch : fallback) * 2)};
-  cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
-  cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  const CUtensorMapDataType type = dt == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const CUresult r = encode(&map, type, 4, const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) {
-    cuda::fail(std::string("sm90 forward: cuTensorMapEncodeTiled(") + what + ") failed with CUresult " + std::to_string(r));
-  }
-  return map;
-}
-
-}  // namespace
 
 bool sm90_forward_covers(const AttnParams& p, std::string* why) {
   auto no = [why](const std::string& msg) {
