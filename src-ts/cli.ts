@@ -40,6 +40,7 @@ bench options:
   --no-naive              Skip the naive (materialized scores) baseline
   --no-torch              Skip the PyTorch comparison
   --no-window             Skip the sliding-window row (window [4096, 0] at seqlen 16384)
+  --path sm80|sm90        Time one kernel path (as FLASHATTN_KERNEL_PATH does); rows it cannot run fail
 
 bench --decode options (with --json, --quick, --dtype, --iters, --warmup, --device, --no-torch):
   --contexts 1024,...     Context lengths (default 1024..131072)
@@ -153,6 +154,14 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--no-naive': opts.naive = false; break;
       case '--no-torch': opts.torch = false; break;
       case '--no-window': opts.window = false; break;
+      case '--path': {
+        const v = next();
+        if (v !== 'sm80' && v !== 'sm90') throw new UsageError(`--path must be sm80 or sm90; got '${v ?? ''}'`);
+        // The plan reads FLASHATTN_KERNEL_PATH once, at the first call that plans; nothing has
+        // planned yet while the command line is read.
+        process.env.FLASHATTN_KERNEL_PATH = v;
+        break;
+      }
       case '--decode': opts.decode = true; break;
       case '--contexts': opts.seqlens = intList(flag, next()); break;
       case '--pages': opts.pages = pageSizes(flag, next()); break;

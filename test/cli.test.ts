@@ -40,6 +40,7 @@ describe('flashattn bench arguments', () => {
     expect(() => parseBenchArgs(['--bogus'])).toThrow(/unknown option '--bogus'/);
     expect(() => parseBenchArgs(['--seqlens', '512,abc'])).toThrow(/positive integers/);
     expect(() => parseBenchArgs(['--dtype', 'fp32'])).toThrow(/bf16 or fp16/);
+    expect(() => parseBenchArgs(['--path', 'sm70'])).toThrow(/--path must be sm80 or sm90; got 'sm70'/);
   });
   it('refuses head dims no kernel takes before running anything', () => {
     expect(() => parseBenchArgs(['--headdims', '63'])).toThrow(/--headdims: head dims must be multiples of 8 up to 256; got 63/);

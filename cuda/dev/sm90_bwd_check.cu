@@ -165,6 +165,14 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s, sm_%d%d, %d SMs\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  {
+    // As the addon does (cuda/runtime.cu): the pool keeps freed memory, so a workspace reused call
+    // after call is not mapped again each time.
+    cudaMemPool_t pool;
+    CK(cudaDeviceGetDefaultMemPool(&pool, 0));
+    uint64_t keep = ~uint64_t{0};
+    CK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  }
   if (sanitize) run_sanitize(rng);
   if (check) run_check(rng);
   if (timing || one_d || variants) {
