@@ -50,8 +50,8 @@ describe('the plan for every capability and build', () => {
       it(`build ${archs}, capability ${cap.join('.')}: forward and backward on ${paths[i]}; probe lists the same`, () => {
         for (const op of ['forward', 'backward'] as const) {
           const fwd = ask(cap, archs, { op });
-          // A build with sm_90a code runs the sm90 forward on 9.0; the backward stays on sm80.
-          const sm90 = HAS_SM90 && op === 'forward' && archs.includes('90a') && cap[0] === 9 && cap[1] === 0;
+          // A build with sm_90a code runs the sm90 forward and backward on 9.0 (d128 here).
+          const sm90 = HAS_SM90 && archs.includes('90a') && cap[0] === 9 && cap[1] === 0;
           expect(fwd.path).toBe(sm90 ? 'sm90' : paths[i]);
           if (fwd.path === 'none') {
             expect(fwd.reason).toMatch(/compiled for sm_86/);
@@ -111,12 +111,16 @@ describe('the plan for every capability and build', () => {
   });
 
   it('reports the backward workspace, larger without determinism', () => {
-    const plain = ask([9, 0], '80;90a', { op: 'backward', batch: 2 });
+    const plain = ask([9, 0], '80;90a', { op: 'backward', batch: 2, forcePath: 'sm80' });
     const det = ask([9, 0], '80;90a', { op: 'backward', batch: 2, deterministic: true });
     expect(plain.path).toBe('sm80');
+    expect(det.path).toBe('sm80');
     // LSE and D rows: 2 * b * h * s_q_pad floats; the dq accumulator adds b * h * s_q * d floats.
     expect(det.workspaceBytes).toBe(2 * 2 * 8 * 512 * 4);
     expect(plain.workspaceBytes).toBe(det.workspaceBytes! + 2 * 8 * 512 * 128 * 4);
+    // The sm90 backward (a CUDA build with sm_90a): the same rows and accumulator, in its layout.
+    const sm90 = ask([9, 0], '80;90a', { op: 'backward', batch: 2 });
+    if (HAS_SM90) expect(sm90).toMatchObject({ path: 'sm90', workspaceBytes: 2 * 8 * 512 * (2 + 128) * 4 });
     expect(ask([9, 0], '80;90a', { forcePath: 'sm80' }).workspaceBytes).toBe(0);
   });
 
