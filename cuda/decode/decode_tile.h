@@ -60,6 +60,9 @@ struct DecodeLaunch {
   float scale_log2 = 0;  // scale * log2(e): scores go through exp2
   float* o_ws = nullptr;    // (splits, b * h_k, m_total, d) float32, when num_splits > 1
   float* lse_ws = nullptr;  // (splits, b * h_k, m_total) float32, natural log
+  // Fused combine (split_kernel.cuh): (b * h_k, query tiles) arrival counts, zero before the launch
+  // and left zero after it (decode.cu); null: combine_kernel merges the splits instead.
+  int* counters = nullptr;
   uint16_t* q_rot = nullptr;  // rotary: q rotated, contiguous (b, s_q, h, d), q's dtype
 };
 

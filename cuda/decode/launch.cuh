@@ -71,7 +71,7 @@ void run_decode(const DecodeParams& given, const DecodeLaunch& L, cudaStream_t s
   } else {
     launch_split<E, D, 4>(p, L, dev, stream);
   }
-  if (L.num_splits > 1) {
+  if (L.num_splits > 1 && L.counters == nullptr) {  // else the split kernel combined (fused)
     const long long rows = static_cast<long long>(p.b) * p.h_k * L.m_total;
     // sm_90+: a programmatic dependent launch, so its launch overlaps the split kernel's tail.
     cudaLaunchConfig_t cfg = {};
