@@ -39,6 +39,16 @@ Combine combine_mode() {
   return mode;
 }
 
+// Whether the deep-pipeline tile may serve grids of at most one CTA per SM (decode_tile.h):
+// FLASHATTN_DECODE_DEEP=0 turns it off (for A/B runs), read once per process; default on.
+bool deep_tile_allowed() {
+  static const bool on = [] {
+    const char* v = std::getenv("FLASHATTN_DECODE_DEEP");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return on;
+}
+
 const char* combine_name(int splits) {
   if (splits <= 1) return "";
   return combine_mode() == Combine::kKernel ? " +combine kernel" : " fused combine";
@@ -53,9 +63,12 @@ int current_sm_count() {
 }  // namespace
 
 std::string decode_kernel_name(const DecodeParams& p, int num_sms) {
+  const int splits = decode_num_splits(p, num_sms);
+  // launch.cuh's uses_deep_tile, less the shared-memory check (every sm_90 GPU has room)
+  const bool deep = deep_tile_allowed() && p.d == 128 && tile_rows(p) == 16 && split_tiles(p) * splits <= num_sms;
   return std::string("decode d") + std::to_string(p.d) + " " + dtype_name(p.dtype) + " m" +
-         std::to_string(tile_rows(p)) + (p.paged() ? " paged" : "") + " splits " +
-         std::to_string(decode_num_splits(p, num_sms)) + combine_name(decode_num_splits(p, num_sms));
+         std::to_string(tile_rows(p)) + (deep ? " deep" : "") + (p.paged() ? " paged" : "") + " splits " +
+         std::to_string(splits) + combine_name(splits);
 }
 
 namespace {
@@ -67,6 +80,7 @@ void enqueue_decode(const DecodeParams& p, void* workspace, cudaStream_t stream,
   L.m_total = packed_rows(p);
   L.num_splits = splits;
   L.scale_log2 = p.scale * kLog2e;
+  L.deep_ok = deep_tile_allowed();
   const size_t need = workspace_for(p, splits);
   if (need > 0) {
     if (workspace == nullptr || p.workspace_bytes < need)

@@ -30,10 +30,10 @@ using sm80::pack2;
 using sm80::smem_u32;
 using sm80::swizzled_offset;
 
-template <typename E, int D, int WM>
-__global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
+template <typename E, int D, int WM, bool Deep>
+__global__ void __launch_bounds__(128, DecodeTile<D, WM, Deep>::kCtasPerSm)
     split_kernel(const DecodeParams p, const DecodeLaunch L) {
-  using Tile = DecodeTile<D, WM>;
+  using Tile = DecodeTile<D, WM, Deep>;
   using T = typename E::T;
   constexpr int kBlockM = Tile::kBlockM, kBlockN = Tile::kBlockN, kWarpN = Tile::kWarpN;
   constexpr int kStages = Tile::kStages, kChunks = Tile::kChunks;
