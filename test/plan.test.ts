@@ -153,8 +153,9 @@ describe('the decode (KV-cache) plan: splits from the SM count, shared memory, b
     for (const [batch, capacity, splits] of cases) {
       const p = decode({ batch, capacity });
       expect({ batch, capacity, ok: p.ok, splits: p.splits }).toEqual({ batch, capacity, ok: true, splits });
-      // Partial O and LSE per split and packed row, rounded to 256 bytes; none for one split.
-      const bytes = splits > 1 ? Math.ceil((splits * batch * 8 * 4 * 129 * 4) / 256) * 256 : 0;
+      // Partial O and LSE per split and packed row, then one arrival counter per (batch, KV head)
+      // tile for the fused combine, rounded to 256 bytes; none for one split.
+      const bytes = splits > 1 ? Math.ceil((splits * batch * 8 * 4 * 129 * 4 + batch * 8 * 4) / 256) * 256 : 0;
       expect(p.workspaceBytes).toBe(bytes);
     }
     // Fewer SMs, fewer splits at the same shape.

@@ -26,6 +26,12 @@ namespace flashattn::decode {
 // pointers on the current device; `workspace` holds params.workspace_bytes bytes (null when 0).
 void decode_forward(const DecodeParams& p, void* workspace, cudaStream_t stream);
 
+// decode_forward for a workspace that only decode_forward_reusing calls for this shape use, one
+// stream at a time, zeroed once before the first (a server's per-stream workspace; the bench's):
+// with several splits the split kernel's arrival counters are then already zero (every call leaves
+// them so), and the per-call cudaMemsetAsync that zeroes them is skipped.
+void decode_forward_reusing(const DecodeParams& p, void* workspace, cudaStream_t stream);
+
 // decode_forward on CUDA device `device`, made current on the calling thread first.
 void decode_forward_on(int device, const DecodeParams& p, void* workspace, cudaStream_t stream);
 

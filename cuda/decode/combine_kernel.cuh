@@ -4,6 +4,11 @@
 // where O_s is already normalized by its own split's sum. A split that saw no key has lse_s =
 // −inf and weight 0 (its O_s is skipped, not multiplied, so nothing unwritten is ever read); a
 // row whose every split is empty gets zeros and LSE −inf.
+//
+// Two callers share combine_splits(): the split kernel's fused combine (the last split CTA of a
+// tile to arrive merges it, split_kernel.cuh) and combine_kernel, a second launch after the split
+// grid (FLASHATTN_DECODE_COMBINE=kernel, decode.cu). Partials are read with ld.global.cg: in the
+// fused case other CTAs of the same grid wrote them, and L1 is not coherent.
 #pragma once
 
 #include <cstdint>
@@ -14,10 +19,66 @@
 
 namespace flashattn::decode {
 
+// Columns col .. col + N - 1 of packed row `row` (of b * h_k * m_total; `rows` per split) merged
+// over the splits into acc (normalized); returns the row's LSE (natural log), or -inf with acc all
+// zero when no split saw a key.
+template <int D, int N>
+__device__ __forceinline__ float combine_splits(const DecodeLaunch& L, int64_t rows, int64_t row, int col,
+                                                float (&acc)[N]) {
+  static_assert(N % 2 == 0, "columns come in pairs");
+  float mx = -INFINITY;
+  for (int s = 0; s < L.num_splits; ++s) mx = fmaxf(mx, __ldcg(L.lse_ws + s * rows + row));
+#pragma unroll
+  for (int x = 0; x < N; ++x) acc[x] = 0.f;
+  float sum = 0.f;
+  if (mx != -INFINITY) {
+#pragma unroll 4
+    for (int s = 0; s < L.num_splits; ++s) {
+      const float ls = __ldcg(L.lse_ws + s * rows + row);
+      if (ls == -INFINITY) continue;
+      const float w = __expf(ls - mx);
+      sum += w;
+      const float* src = L.o_ws + (s * rows + row) * D + col;
+#pragma unroll
+      for (int x = 0; x < N; x += 2) {
+        const float2 v = __ldcg(reinterpret_cast<const float2*>(src + x));
+        acc[x] += w * v.x;
+        acc[x + 1] += w * v.y;
+      }
+    }
+  }
+  const float inv = sum > 0.f ? 1.f / sum : 0.f;
+#pragma unroll
+  for (int x = 0; x < N; ++x) acc[x] *= inv;
+  return sum > 0.f ? mx + __logf(sum) : -INFINITY;
+}
+
+// Writes columns col .. col + N - 1 of packed row r (query token r / group, head hk * group +
+// r % group) of batch row bi to out, and its LSE (from the thread holding column 0).
+template <typename E, int N>
+__device__ __forceinline__ void store_row(const DecodeParams& p, const DecodeLaunch& L, int bi, int hk, int r, int col,
+                                          const float (&acc)[N], float lse) {
+  using T = typename E::T;
+  const int i = r / L.group, hq = hk * L.group + r % L.group;
+  T* dst = static_cast<T*>(p.out) + bi * p.o_stride.batch + static_cast<int64_t>(i) * p.o_stride.row +
+           static_cast<int64_t>(hq) * p.o_stride.head + col;
+  uint32_t packed[N / 2];
+#pragma unroll
+  for (int x = 0; x < N; x += 2) packed[x / 2] = sm80::pack2<E>(acc[x], acc[x + 1]);
+  if constexpr (N == 8) {
+    *reinterpret_cast<uint4*>(dst) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+  } else if constexpr (N == 4) {
+    *reinterpret_cast<uint2*>(dst) = make_uint2(packed[0], packed[1]);
+  } else {
+#pragma unroll
+    for (int x = 0; x < N / 2; ++x) reinterpret_cast<uint32_t*>(dst)[x] = packed[x];
+  }
+  if (col == 0 && p.lse != nullptr) p.lse[(static_cast<int64_t>(bi) * p.h + hq) * p.s_q + i] = lse;
+}
+
 // One warp per packed row (b * h_k * m_total rows); each lane owns D/32 consecutive columns.
 template <typename E, int D>
 __global__ void __launch_bounds__(128) combine_kernel(const DecodeParams p, const DecodeLaunch L) {
-  using T = typename E::T;
   constexpr int kPerLane = D / 32;  // 2, 4 or 8 floats
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // Launched as a programmatic dependent of the split kernel (sm_90+): wait here until every
@@ -28,43 +89,11 @@ __global__ void __launch_bounds__(128) combine_kernel(const DecodeParams p, cons
   const int64_t row = static_cast<int64_t>(blockIdx.x) * 4 + (threadIdx.x >> 5);
   if (row >= rows) return;
   const int lane = threadIdx.x & 31;
-  const int64_t split_stride = rows;  // workspace rows per split
-
-  float mx = -INFINITY;
-  for (int s = 0; s < L.num_splits; ++s) mx = fmaxf(mx, L.lse_ws[s * split_stride + row]);
   float acc[kPerLane];
-#pragma unroll
-  for (int x = 0; x < kPerLane; ++x) acc[x] = 0.f;
-  float sum = 0.f;
-  if (mx != -INFINITY) {
-    for (int s = 0; s < L.num_splits; ++s) {
-      const float ls = L.lse_ws[s * split_stride + row];
-      if (ls == -INFINITY) continue;
-      const float w = __expf(ls - mx);
-      sum += w;
-      const float* src = L.o_ws + (s * split_stride + row) * D + lane * kPerLane;
-#pragma unroll
-      for (int x = 0; x < kPerLane; x += 2) {
-        const float2 v = *reinterpret_cast<const float2*>(src + x);
-        acc[x] += w * v.x;
-        acc[x + 1] += w * v.y;
-      }
-    }
-  }
-  const float inv = sum > 0.f ? 1.f / sum : 0.f;
-  const int r = static_cast<int>(row % L.m_total);
+  const float lse = combine_splits<D>(L, rows, row, lane * kPerLane, acc);
   const int64_t bh = row / L.m_total;
-  const int bi = static_cast<int>(bh / p.h_k), hk = static_cast<int>(bh % p.h_k);
-  const int i = r / L.group, g = r % L.group;
-  const int hq = hk * L.group + g;
-  T* dst = static_cast<T*>(p.out) + bi * p.o_stride.batch + static_cast<int64_t>(i) * p.o_stride.row +
-           static_cast<int64_t>(hq) * p.o_stride.head + lane * kPerLane;
-#pragma unroll
-  for (int x = 0; x < kPerLane; x += 2) {
-    reinterpret_cast<uint32_t*>(dst)[x / 2] = sm80::pack2<E>(acc[x] * inv, acc[x + 1] * inv);
-  }
-  if (lane == 0 && p.lse != nullptr)
-    p.lse[(static_cast<int64_t>(bi) * p.h + hq) * p.s_q + i] = sum > 0.f ? mx + __logf(sum) : -INFINITY;
+  store_row<E>(p, L, static_cast<int>(bh / p.h_k), static_cast<int>(bh % p.h_k), static_cast<int>(row % L.m_total),
+               lane * kPerLane, acc, lse);
 }
 
 }  // namespace flashattn::decode

@@ -8,6 +8,10 @@
 // slices of the tile, WN warps over the keys of each stage (WN = 4 / WM). WM = 1 (16 rows, four
 // warps splitting every 64-key stage) is the decode case; WM = 4 (64 rows) serves large groups and
 // speculative decoding.
+//
+// Deep: the same tile with a 6-stage ring (five 64-key stages in flight, 200 KB of shared memory
+// at d128) for grids of at most one CTA per SM (b1 decode with the one-CTA-per-SM split rule),
+// where each CTA streams only a few key blocks and the copies in flight per SM set the pace.
 #pragma once
 
 #include <cstddef>
@@ -15,7 +19,7 @@
 
 namespace flashattn::decode {
 
-template <int D, int WM>
+template <int D, int WM, bool Deep = false>
 struct DecodeTile {
   static_assert(D == 64 || D == 128 || D == 256, "head dims 64, 128, 256");
   static_assert(WM == 1 || WM == 4, "1 or 4 warps along the query rows");
@@ -30,7 +34,7 @@ struct DecodeTile {
   static constexpr int kWarpN = kBlockN / kWN;       // keys per warp per stage (16 or 64)
   static_assert(kWarpN % 16 == 0, "P·V takes keys 16 at a time");
   // Enough bytes in flight per SM for HBM3e at 2 CTAs/SM (d <= 128), 1 CTA/SM at d256.
-  static constexpr int kStages = D == 64 ? 4 : (D == 128 ? 3 : (kBlockN == 32 ? 3 : 2));
+  static constexpr int kStages = Deep ? 6 : (D == 64 ? 4 : (D == 128 ? 3 : (kBlockN == 32 ? 3 : 2)));
   static constexpr int kChunks = D / 8;                  // 16-byte chunks per row
   static constexpr int kRowsPerPass = kThreads / kChunks;  // rows one pass of 128 threads copies
   static constexpr int kLoadRows = kBlockN / kRowsPerPass;  // K (and V) rows per thread per stage
@@ -49,7 +53,7 @@ struct DecodeTile {
   static constexpr size_t kSmemBytes =
       size_t(kQElems) * 2 + (kEpilogueBytes > kStageBytes ? kEpilogueBytes : kStageBytes) + kTableBytes;
   // CTAs per SM the heuristic assumes (shared memory allows it; registers are checked by ptxas -v).
-  static constexpr int kCtasPerSm = D == 256 ? 1 : 2;
+  static constexpr int kCtasPerSm = (D == 256 || Deep) ? 1 : 2;
 };
 
 // Values the host derives once per launch.
@@ -60,6 +64,11 @@ struct DecodeLaunch {
   float scale_log2 = 0;  // scale * log2(e): scores go through exp2
   float* o_ws = nullptr;    // (splits, b * h_k, m_total, d) float32, when num_splits > 1
   float* lse_ws = nullptr;  // (splits, b * h_k, m_total) float32, natural log
+  // Fused combine (split_kernel.cuh): (b * h_k, query tiles) arrival counts, zero before the launch
+  // and left zero after it (decode.cu); null: combine_kernel merges the splits instead.
+  int* counters = nullptr;
+  // The deep-pipeline tile may serve grids of at most one CTA per SM (FLASHATTN_DECODE_DEEP, decode.cu).
+  bool deep_ok = false;
   uint16_t* q_rot = nullptr;  // rotary: q rotated, contiguous (b, s_q, h, d), q's dtype
 };
 

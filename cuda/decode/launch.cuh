@@ -27,10 +27,10 @@ inline plan::DeviceFacts current_device_facts() {
   return cuda::device_facts(device);
 }
 
-template <typename E, int D, int WM>
+template <typename E, int D, int WM, bool Deep = false>
 void launch_split(const DecodeParams& p, const DecodeLaunch& L, const plan::DeviceFacts& dev, cudaStream_t stream) {
-  using Tile = DecodeTile<D, WM>;
-  auto kernel = split_kernel<E, D, WM>;
+  using Tile = DecodeTile<D, WM, Deep>;
+  auto kernel = split_kernel<E, D, WM, Deep>;
   const int smem = static_cast<int>(Tile::kSmemBytes);
   // A100/H100/H200 allow 163–227 KB per block; sm_86/89 GPUs allow 99 KB, less than the d128 and
   // d256 tiles ask for (a shallower-pipeline instantiation would be needed there).
@@ -44,7 +44,24 @@ void launch_split(const DecodeParams& p, const DecodeLaunch& L, const plan::Devi
                                   "cudaFuncSetAttribute(decode split kernel shared memory)");
   const dim3 grid((L.m_total + Tile::kBlockM - 1) / Tile::kBlockM, L.num_splits, p.b * p.h_k);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(p, L);
-  FA_CUDA_CHECK_LAUNCH("decode split kernel d" + std::to_string(D) + " m" + std::to_string(Tile::kBlockM));
+  FA_CUDA_CHECK_LAUNCH("decode split kernel d" + std::to_string(D) + " m" + std::to_string(Tile::kBlockM) +
+                       (Deep ? " deep" : ""));
+}
+
+// Whether the 16-row split kernel runs the deep-pipeline tile (decode_tile.h): allowed
+// (L.deep_ok), the whole grid within one CTA per SM, and its shared memory within the device's.
+template <int D>
+bool uses_deep_tile(const DecodeParams& p, const DecodeLaunch& L, const plan::DeviceFacts& dev) {
+  return L.deep_ok && split_tiles(p) * L.num_splits <= dev.sm_count && DecodeTile<D, 1, true>::kSmemBytes <= dev.smem_optin;
+}
+
+// The 16-row tile: deep where uses_deep_tile says so (built for the bar head dim, 128, only).
+template <typename E, int D>
+void launch_split16(const DecodeParams& p, const DecodeLaunch& L, const plan::DeviceFacts& dev, cudaStream_t stream) {
+  if constexpr (D == 128) {
+    if (uses_deep_tile<D>(p, L, dev)) return launch_split<E, D, 1, true>(p, L, dev, stream);
+  }
+  launch_split<E, D, 1>(p, L, dev, stream);
 }
 
 // The head-dim-specific part of decode_forward: append (rotating k_new), rotate q into the
@@ -67,11 +84,11 @@ void run_decode(const DecodeParams& given, const DecodeLaunch& L, cudaStream_t s
   }
   const plan::DeviceFacts dev = current_device_facts();
   if (L.m_total <= 16) {
-    launch_split<E, D, 1>(p, L, dev, stream);
+    launch_split16<E, D>(p, L, dev, stream);
   } else {
     launch_split<E, D, 4>(p, L, dev, stream);
   }
-  if (L.num_splits > 1) {
+  if (L.num_splits > 1 && L.counters == nullptr) {  // else the split kernel combined (fused)
     const long long rows = static_cast<long long>(p.b) * p.h_k * L.m_total;
     // sm_90+: a programmatic dependent launch, so its launch overlaps the split kernel's tail.
     cudaLaunchConfig_t cfg = {};

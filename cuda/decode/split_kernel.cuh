@@ -13,6 +13,7 @@
 #include "sm80/mma.h"
 #include "common/reduce.h"
 #include "decode/cache_index.cuh"
+#include "decode/combine_kernel.cuh"
 #include "decode/decode_params.h"
 #include "decode/decode_tile.h"
 #include "params.h"
@@ -29,10 +30,10 @@ using sm80::pack2;
 using sm80::smem_u32;
 using sm80::swizzled_offset;
 
-template <typename E, int D, int WM>
-__global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
+template <typename E, int D, int WM, bool Deep>
+__global__ void __launch_bounds__(128, DecodeTile<D, WM, Deep>::kCtasPerSm)
     split_kernel(const DecodeParams p, const DecodeLaunch L) {
-  using Tile = DecodeTile<D, WM>;
+  using Tile = DecodeTile<D, WM, Deep>;
   using T = typename E::T;
   constexpr int kBlockM = Tile::kBlockM, kBlockN = Tile::kBlockN, kWarpN = Tile::kWarpN;
   constexpr int kStages = Tile::kStages, kChunks = Tile::kChunks;
@@ -263,6 +264,7 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
 
   constexpr int kQuads = D / 4;  // 4-float groups per row
   const bool direct = L.num_splits == 1;
+  const int64_t rows_per_split = static_cast<int64_t>(gridDim.z) * L.m_total;  // workspace rows per split
   for (int item = tid; item < kBlockM * kQuads; item += Tile::kThreads) {
     const int rr = item / kQuads, c = (item % kQuads) * 4;
     const int r = m0 + rr;
@@ -290,18 +292,41 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM>::kCtasPerSm)
     acc.z *= inv;
     acc.w *= inv;
     const float lse = lsum > 0.f ? (mx + __log2f(lsum)) * 0.6931471805599453f : -INFINITY;
-    const int i = r / L.group, g = r % L.group;
     if (direct) {
-      T* dst = static_cast<T*>(p.out) + bi * p.o_stride.batch + static_cast<int64_t>(i) * p.o_stride.row +
-               static_cast<int64_t>(hk * L.group + g) * p.o_stride.head + c;
-      *reinterpret_cast<uint2*>(dst) = make_uint2(pack2<E>(acc.x, acc.y), pack2<E>(acc.z, acc.w));
-      if (c == 0 && p.lse != nullptr)
-        p.lse[(static_cast<int64_t>(bi) * p.h + hk * L.group + g) * p.s_q + i] = lse;
+      const float out4[4] = {acc.x, acc.y, acc.z, acc.w};
+      store_row<E>(p, L, bi, hk, r, c, out4, lse);
     } else {
-      const int64_t ws_row = (static_cast<int64_t>(split) * gridDim.z + bh) * L.m_total + r;
-      *reinterpret_cast<float4*>(L.o_ws + ws_row * D + c) = acc;
-      if (c == 0) L.lse_ws[ws_row] = lse;
+      const int64_t ws_row = static_cast<int64_t>(split) * rows_per_split + static_cast<int64_t>(bh) * L.m_total + r;
+      __stcg(reinterpret_cast<float4*>(L.o_ws + ws_row * D + c), acc);
+      if (c == 0) __stcg(L.lse_ws + ws_row, lse);
     }
+  }
+  if (direct || L.counters == nullptr) return;
+
+  // ---- fused combine: the last of this tile's split CTAs to arrive merges all the partials ------
+  // Release: each thread's partial stores are ordered before the arrival by its own fence and the
+  // barrier. Acquire: the arriving thread's fence after it sees the count, then the barrier, then
+  // reads through L2 (combine_splits). The last CTA zeroes the counter: every split has counted, so
+  // no other CTA touches it again in this launch and the next call finds it zero.
+  __shared__ int is_last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    int* counter = L.counters + static_cast<int64_t>(bh) * gridDim.x + blockIdx.x;
+    const int arrived = atomicAdd(counter, 1) + 1;
+    is_last = arrived == L.num_splits;
+    if (arrived == L.num_splits) atomicExch(counter, 0);
+    __threadfence();
+  }
+  __syncthreads();
+  if (!is_last) return;
+  for (int item = tid; item < kBlockM * kQuads; item += Tile::kThreads) {
+    const int rr = item / kQuads, c = (item % kQuads) * 4;
+    const int r = m0 + rr;
+    if (r >= L.m_total) continue;
+    float acc[4];
+    const float lse = combine_splits<D>(L, rows_per_split, static_cast<int64_t>(bh) * L.m_total + r, c, acc);
+    store_row<E>(p, L, bi, hk, r, c, acc, lse);
   }
 }
 

@@ -10,9 +10,9 @@ out=.devbin/decode
 mkdir -p "$out"
 flags=(-std=c++17 -O3 --expt-relaxed-constexpr -lineinfo
        -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90a,code=sm_90a
-       -I. -Icuda -Xptxas -v)
+       -I. -Icuda -Xptxas -v -DFLASHATTN_CUDA_ARCHS='"80,90a"')
 srcs=(cuda/decode/decode.cu cuda/decode/decode_hd64.cu cuda/decode/decode_hd128.cu cuda/decode/decode_hd256.cu
-      cuda/dev/decode_check.cu cuda/plan/*.cpp)
+      cuda/dev/decode_check.cu cuda/runtime.cu cuda/plan/*.cpp)
 pids=()
 fail=0
 for src in "${srcs[@]}"; do

@@ -448,6 +448,8 @@ void setup(const Case& c, const Logical& L, const Placement& pl, const std::vect
   }
   const size_t wsb = flashattn::decode::decode_workspace_bytes(p, sm_count());
   new (&dc.ws) DevBuf<unsigned char>(wsb);
+  // Garbage in the workspace (its split counters included): decode_forward must not rely on zeros.
+  if (wsb > 0) CK(cudaMemset(dc.ws.p, 0xff, wsb));
   p.workspace_bytes = wsb;
 }
 
@@ -567,6 +569,9 @@ bool decode_loop(uint64_t seed) {
   p.num_splits = flashattn::decode::decode_num_splits(p, sms);
   DevBuf<unsigned char> ws(flashattn::decode::decode_workspace_bytes(p, sms));
   p.workspace_bytes = ws.n;
+  // One workspace zeroed once and reused by every step, as a server does: the fused combine's
+  // counters must come back to zero after each call (decode_forward_reusing skips the memset).
+  if (ws.n > 0) CK(cudaMemset(ws.p, 0, ws.n));
   for (int t = 0; t < steps; ++t) {
     p.q = q.p + t * qn;
     p.out = out.p + t * qn;
@@ -576,7 +581,7 @@ bool decode_loop(uint64_t seed) {
     p.k_cache = k.p;
     p.v_cache = v.p;
     p.cache_seqlens = lens_d.p + t * c.b;
-    flashattn::decode::decode_forward(p, ws.p, nullptr);
+    flashattn::decode::decode_forward_reusing(p, ws.p, nullptr);
   }
   CK(cudaDeviceSynchronize());
   const std::vector<uint16_t> out_h = out.download();

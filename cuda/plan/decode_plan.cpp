@@ -70,8 +70,7 @@ const char* decode_unsupported(const DecodeParams& p) {
 // prologue and the combine than they save).
 int decode_num_splits(const DecodeParams& p, int num_sms) {
   if (p.num_splits > 0) return p.num_splits < kMaxSplits ? p.num_splits : kMaxSplits;
-  const int rows = packed_rows(p), tm = tile_rows(p);
-  const long long tiles = static_cast<long long>(p.b) * p.h_k * ((rows + tm - 1) / tm);
+  const long long tiles = split_tiles(p);
   const long long sms = num_sms > 0 ? num_sms : 1;
   long long slots = sms * ctas_per_sm(p);
   const long long seqk = p.seqlen_k_hint > 0 ? p.seqlen_k_hint : p.capacity();
@@ -97,12 +96,19 @@ int decode_num_splits(const DecodeParams& p, int num_sms) {
   return 1;
 }
 
-// Bytes of the split partials: partial O (splits, b * h_k, packed rows, d) then partial LSE
-// (splits, b * h_k, packed rows); rounded up to 256 so what follows starts aligned.
+int64_t split_tiles(const DecodeParams& p) {
+  const int rows = packed_rows(p), tm = tile_rows(p);
+  return static_cast<int64_t>(p.b) * p.h_k * ((rows + tm - 1) / tm);
+}
+
+// Bytes of the split partials: partial O (splits, b * h_k, packed rows, d), partial LSE
+// (splits, b * h_k, packed rows), then the tiles' arrival counters (int32); rounded up to 256 so
+// what follows starts aligned.
 size_t split_bytes(const DecodeParams& p, int splits) {
   if (splits <= 1) return 0;
   const size_t rows = static_cast<size_t>(p.b) * p.h_k * packed_rows(p);
-  const size_t bytes = static_cast<size_t>(splits) * rows * (static_cast<size_t>(p.d) + 1) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(splits) * rows * (static_cast<size_t>(p.d) + 1) * sizeof(float) +
+                       static_cast<size_t>(split_tiles(p)) * sizeof(int32_t);
   return (bytes + 255) / 256 * 256;
 }
 

@@ -34,6 +34,9 @@ size_t decode_workspace_bytes(const DecodeParams& p, int num_sms);
 // The same for a given split count, and the partials' part alone (rounded to 256 bytes).
 size_t workspace_for(const DecodeParams& p, int splits);
 size_t split_bytes(const DecodeParams& p, int splits);
+// Split partials' tiles (b * h_k * query tiles): one int32 arrival counter each, after the
+// partial LSE, for the split kernel's fused combine.
+int64_t split_tiles(const DecodeParams& p);
 
 inline bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
 // Packed query rows per (batch row, KV head): the group's heads × the query tokens.

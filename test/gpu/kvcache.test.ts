@@ -183,6 +183,13 @@ describe('CUDA flashAttentionWithKVCache vs the CPU backend', () => {
     check({ ...base, dtype: 'bfloat16', headDim: 128, pageSize: 48, maxSeqlen: 1056, lens: [5, 700, 255], windowSize: [100, 0] }));
   it('paged 16, many splits: batch 1, 12k context', () =>
     check({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, pageSize: 16, maxSeqlen: 12288, lens: [12000], seqlenNew: 1 }));
+  // Several splits are merged by the last split CTA of each tile to finish (split_kernel.cuh's
+  // fused combine, the default): the bar shapes' split counts at b1, and several query tiles per
+  // KV head (MQA 32/1 × seqlenQ 4 = 128 packed rows, two 64-row tiles, each with its own counter).
+  it.each([0, 16])('batch 1, 8k context (16 splits), pageSize %i', (pageSize) =>
+    check({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, pageSize: pageSize || undefined, maxSeqlen: 8192, lens: [8191], seqlenNew: 1 }));
+  it('two query tiles per KV head, many splits: MQA 32/1, seqlenQ 4, causal', () =>
+    check({ dtype: 'float16', batch: 2, seqlenQ: 4, headsQ: 32, headsKV: 1, headDim: 128, maxSeqlen: 4096, lens: [4000, 1500], seqlenNew: 4, causal: true }));
   it('MQA, no new keys', () => check({ ...base, dtype: 'bfloat16', headDim: 64, headsKV: 1, seqlenNew: 0 }));
   describe.each(['bfloat16', 'float16'] as const)('rotary, %s', (dtype) => {
     it.each([false, true])('halves / interleaved %p, decode', (rotaryInterleaved) =>
