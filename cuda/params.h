@@ -100,6 +100,18 @@ struct AttnParams {
   int window_left = -1;
   int window_right = -1;
 
+  // ---- varlen (null: a padded request) ------------------------------------------------------
+  // Packed q, out (and dout, dq): [total_q, h, d] with s_q = total_q; k, v: [total_k, h_k, d] with
+  // s_k = total_k; b sequences, sequence i is rows cu[i] .. cu[i + 1] - 1; lse [h, total_q].
+  // Strides' batch steps are not read. The host copies (checked: 0 first, non-decreasing, the
+  // total last) decide a launch's schedule; kernels read the device ones, clamped to the totals.
+  const int32_t* cu_seqlens_q = nullptr;       // (b + 1) device
+  const int32_t* cu_seqlens_k = nullptr;       // (b + 1) device
+  const int32_t* cu_seqlens_q_host = nullptr;  // (b + 1) host, the same values
+  const int32_t* cu_seqlens_k_host = nullptr;  // (b + 1) host
+  int max_seqlen_q = 0, max_seqlen_k = 0;      // the longest sequence of each side
+  bool varlen() const { return cu_seqlens_q != nullptr; }
+
   // How many query heads share one KV head.
   int group_size() const { return h_k > 0 ? h / h_k : 0; }
 };

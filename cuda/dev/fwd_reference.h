@@ -199,6 +199,29 @@ struct Score {
   bool pass = false;
 };
 
+// One (row, head) into the score: its LSE (`lr` reference, `lo` ours) and its d outputs (`out`
+// ours as dtype bits, `ref` / `naive` the reference rows).
+void score_row(Score& sc, DType dt, int d, double lr, float lo, const uint16_t* out, const double* ref, const double* naive) {
+  const bool empty = std::isinf(lr);
+  if (std::isnan(lo)) ++sc.nan;
+  if (empty) {
+    if (!(std::isinf(lo) && lo < 0)) ++sc.bad_empty;
+  } else {
+    sc.lse_err = std::max(sc.lse_err, std::fabs(lo - lr));
+  }
+  for (int x = 0; x < d; ++x) {
+    const float got = from_bits(out[x], dt);
+    if (std::isnan(got)) { ++sc.nan; continue; }
+    if (empty && got != 0.f) ++sc.bad_empty;
+    sc.err = std::max(sc.err, std::fabs(got - ref[x]));
+    sc.bound_err = std::max(sc.bound_err, std::fabs(naive[x] - ref[x]));
+  }
+}
+
+bool passes(const Score& sc) {
+  return sc.nan == 0 && sc.bad_empty == 0 && sc.err <= 2 * sc.bound_err + 1e-5 && sc.lse_err <= 1e-3;
+}
+
 Score compare(const Case& c, const HostData& hd, const DeviceCase& dc) {
   Score sc;
   std::vector<uint16_t> ob(dc.nq);
@@ -210,24 +233,11 @@ Score compare(const Case& c, const HostData& hd, const DeviceCase& dc) {
     for (int i = 0; i < c.s_q; ++i)
       for (int hq = 0; hq < c.h; ++hq) {
         const size_t ref_off = ((static_cast<size_t>(b) * c.s_q + i) * c.h + hq) * c.d;
-        const double lr = hd.lse_ref[(static_cast<size_t>(b) * c.h + hq) * c.s_q + i];
-        const float lo = lse[(static_cast<size_t>(b) * c.h + hq) * c.s_q + i];
-        const bool empty = std::isinf(lr);
-        if (std::isnan(lo)) ++sc.nan;
-        if (empty) {
-          if (!(std::isinf(lo) && lo < 0)) ++sc.bad_empty;
-        } else {
-          sc.lse_err = std::max(sc.lse_err, std::fabs(lo - lr));
-        }
-        for (int x = 0; x < c.d; ++x) {
-          const float got = from_bits(ob[b * st.batch + i * st.row + hq * st.head + x], c.dt);
-          if (std::isnan(got)) { ++sc.nan; continue; }
-          if (empty && got != 0.f) ++sc.bad_empty;
-          sc.err = std::max(sc.err, std::fabs(got - hd.o_ref[ref_off + x]));
-          sc.bound_err = std::max(sc.bound_err, std::fabs(hd.o_naive[ref_off + x] - hd.o_ref[ref_off + x]));
-        }
+        const size_t lse_off = (static_cast<size_t>(b) * c.h + hq) * c.s_q + i;
+        score_row(sc, c.dt, c.d, hd.lse_ref[lse_off], lse[lse_off], &ob[b * st.batch + i * st.row + hq * st.head],
+                  &hd.o_ref[ref_off], &hd.o_naive[ref_off]);
       }
-  sc.pass = sc.nan == 0 && sc.bad_empty == 0 && sc.err <= 2 * sc.bound_err + 1e-5 && sc.lse_err <= 1e-3;
+  sc.pass = passes(sc);
   return sc;
 }
 
@@ -259,6 +269,26 @@ double visible_pairs(int s_q, int s_k, int wl, int wr) {
     n += hi - lo;
   }
   return n;
+}
+
+// Median ms of `iters` runs after `warmup`; run(i) enqueues run i on `stream`.
+template <typename F>
+float median_ms_of(cudaStream_t stream, F&& run, int warmup = 5, int iters = 25) {
+  for (int i = 0; i < warmup; ++i) run(i);
+  std::vector<cudaEvent_t> ev(2 * iters);
+  for (auto& e : ev) CK(cudaEventCreate(&e));
+  for (int i = 0; i < iters; ++i) {
+    CK(cudaEventRecord(ev[2 * i], stream));
+    run(i);
+    CK(cudaEventRecord(ev[2 * i + 1], stream));
+  }
+  CK(cudaStreamSynchronize(stream));
+  CK(cudaGetLastError());
+  std::vector<float> ms(iters);
+  for (int i = 0; i < iters; ++i) CK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
+  for (auto& e : ev) CK(cudaEventDestroy(e));
+  std::sort(ms.begin(), ms.end());
+  return ms[iters / 2];
 }
 
 struct Timer {
@@ -300,21 +330,7 @@ struct Timer {
   // Median ms of `iters` runs after `warmup`, rotating the input sets.
   template <typename F>
   float median_ms(F&& launch, int warmup = 5, int iters = 25) {
-    for (int i = 0; i < warmup; ++i) launch(sets[i % kSets], stream);
-    std::vector<cudaEvent_t> ev(2 * iters);
-    for (auto& e : ev) CK(cudaEventCreate(&e));
-    for (int i = 0; i < iters; ++i) {
-      CK(cudaEventRecord(ev[2 * i], stream));
-      launch(sets[i % kSets], stream);
-      CK(cudaEventRecord(ev[2 * i + 1], stream));
-    }
-    CK(cudaStreamSynchronize(stream));
-    CK(cudaGetLastError());
-    std::vector<float> ms(iters);
-    for (int i = 0; i < iters; ++i) CK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
-    for (auto& e : ev) CK(cudaEventDestroy(e));
-    std::sort(ms.begin(), ms.end());
-    return ms[iters / 2];
+    return median_ms_of(stream, [&](int i) { launch(sets[i % kSets], stream); }, warmup, iters);
   }
 };
 

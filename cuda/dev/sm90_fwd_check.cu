@@ -16,13 +16,18 @@
 //     --small     a few tiny cases only (for compute-sanitizer)
 //     --np        leave out the persistent candidates; --time then runs the shipped tiles with one
 //                 block per work tile instead of sm90_forward() (a fallback if persistence fails)
+//     --varlen    packed sequences (mixed lengths with 0 and 1, every mask, GQA, 200 sequences) through
+//                 one launch vs float64 per sequence, guard rows past the totals; then (without
+//                 --small) the bench mix (16 sequences 64..4096, 16k tokens) vs the padded 4 x 4096
 //     --one D S C one bench shape (head dim D, seqlen S, causal C = 0/1), 3 launches (for ncu)
 //   no flag: --check --variants --time
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,6 +47,10 @@ void launch_sm90(const AttnParams& p, cudaStream_t s) { flashattn::sm90::sm90_fo
 // The shipped tiles of each head dim, one block per work tile (bf16; for --time --np).
 template <int D>
 void launch_shipped_np(const AttnParams& p, cudaStream_t s) {
+#if FLASHATTN_DEV_NO_VARIANTS
+  flashattn::sm90::sm90_forward(p, s);
+  return;
+#endif
   using Cfg = flashattn::sm90::FwdConfig<D>;
   if (p.window_left >= 0 || p.window_right >= 0) {
     flashattn::sm90::launch_fwd_tile<typename Cfg::Masked, flashattn::sm80::Bf16>(p, s, false);
@@ -79,6 +88,9 @@ Variant variant(const char* name) {
 }
 bool g_only_np = false;  // --np: leave out persistent candidates and time the shipped tile one block per tile
 std::vector<Variant> variants() {
+#if FLASHATTN_DEV_NO_VARIANTS  // a quick build (the varlen device script): the shipped kernels only
+  std::vector<Variant> all;
+#else
   std::vector<Variant> all = {
       variant<FwdTile<64, 128, 3>, false>("d64  128x128 s3 pp"),
       variant<FwdTile<64, 128, 3>, true>("d64  128x128 s3 pp persist"),
@@ -92,6 +104,7 @@ std::vector<Variant> variants() {
       variant<FwdTile<256, 80, 2>, false>("d256 128x80 s2 pp"),
       variant<FwdTile<256, 80, 2>, true>("d256 128x80 s2 pp persist"),
   };
+#endif
   std::vector<Variant> out;
   for (const Variant& v : all) {
     if (!(g_only_np && v.persistent)) out.push_back(v);
@@ -289,10 +302,222 @@ void run_timing() {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Varlen (--varlen): packed [total, h, d] q/k/v/o, lse [h, total_q], offsets on the device. Each
+// sequence is checked against the float64 reference of a batch of one; rows past the packed
+// totals are guard rows that must stay poisoned. Then the issue's bench mix through one launch
+// against the padded batch of the same tokens.
+struct VarlenCase {
+  std::vector<int> sq, sk;
+  int h, h_k, d;
+  DType dt;
+  int wl, wr;
+};
+
+struct VarlenDevice {
+  AttnParams p;
+  std::vector<void*> bufs;
+  ~VarlenDevice() {
+    for (void* b : bufs) cudaFree(b);
+  }
+  void* alloc(size_t bytes) {
+    void* ptr = nullptr;
+    CK(cudaMalloc(&ptr, bytes > 0 ? bytes : 16));
+    bufs.push_back(ptr);
+    return ptr;
+  }
+};
+
+constexpr int kGuardRows = 256;
+
+// Device tensors of one varlen call (o and lse with kGuardRows extra rows); cu_q / cu_k host copies.
+void make_varlen_device(const VarlenCase& c, const std::vector<int32_t>& cu_q, const std::vector<int32_t>& cu_k,
+                        const std::vector<uint16_t>& q, const std::vector<uint16_t>& k, const std::vector<uint16_t>& v,
+                        VarlenDevice& dv) {
+  const int n = static_cast<int>(c.sq.size()), tq = cu_q[n], tk = cu_k[n];
+  AttnParams& p = dv.p;
+  p.b = n; p.s_q = tq; p.s_k = tk; p.h = c.h; p.h_k = c.h_k; p.d = c.d;
+  p.dtype = c.dt; p.scale = 1.f / std::sqrt(static_cast<float>(c.d)); p.window_left = c.wl; p.window_right = c.wr;
+  p.q_stride = p.o_stride = flashattn::contiguous_strides(tq, c.h, c.d);
+  p.k_stride = p.v_stride = flashattn::contiguous_strides(tk, c.h_k, c.d);
+  void* dq = dv.alloc(q.size() * 2);
+  void* dk = dv.alloc(k.size() * 2);
+  void* dvv = dv.alloc(v.size() * 2);
+  if (!q.empty()) CK(cudaMemcpy(dq, q.data(), q.size() * 2, cudaMemcpyHostToDevice));
+  if (!k.empty()) CK(cudaMemcpy(dk, k.data(), k.size() * 2, cudaMemcpyHostToDevice));
+  if (!v.empty()) CK(cudaMemcpy(dvv, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
+  p.q = dq; p.k = dk; p.v = dvv;
+  p.out = dv.alloc(static_cast<size_t>(tq + kGuardRows) * c.h * c.d * 2);
+  p.lse = static_cast<float*>(dv.alloc((static_cast<size_t>(c.h) * tq + kGuardRows) * 4));
+  auto* cq = static_cast<int32_t*>(dv.alloc((n + 1) * 4));
+  auto* ck = static_cast<int32_t*>(dv.alloc((n + 1) * 4));
+  CK(cudaMemcpy(cq, cu_q.data(), (n + 1) * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(ck, cu_k.data(), (n + 1) * 4, cudaMemcpyHostToDevice));
+  p.cu_seqlens_q = cq; p.cu_seqlens_k = ck;
+  p.cu_seqlens_q_host = cu_q.data(); p.cu_seqlens_k_host = cu_k.data();
+  for (int i = 0; i < n; ++i) {
+    p.max_seqlen_q = std::max(p.max_seqlen_q, c.sq[i]);
+    p.max_seqlen_k = std::max(p.max_seqlen_k, c.sk[i]);
+  }
+}
+
+std::vector<int32_t> offsets(const std::vector<int>& lens) {
+  std::vector<int32_t> cu(1, 0);
+  for (int l : lens) cu.push_back(cu.back() + l);
+  return cu;
+}
+
+int run_varlen_checks(std::mt19937_64& rng, bool small) {
+  std::printf("\n== varlen correctness: one sm90_forward() over packed sequences vs float64 per sequence\n"
+              "   (same rule as above; guard rows past the totals must stay poisoned)\n");
+  const DType fp16 = DType::kFloat16, bf16 = DType::kBFloat16;
+  const std::vector<int> mix_q = {0, 1, 17, 300, 129, 1000, 0, 64, 128, 255, 2};
+  const std::vector<int> mix_k = {5, 1, 17, 300, 0, 1037, 0, 64, 128, 700, 1};
+  const std::vector<int> few_q = {1000, 1, 130, 0};
+  const std::vector<int> few_k = {600, 1300, 130, 9};
+  std::vector<VarlenCase> cs;
+  const int wins[][2] = {{-1, -1}, {-1, 0}, {50, 7}, {-1, 30}, {128, 0}};
+  int n = 0;
+  for (int d : {64, 128, 256})
+    for (DType dt : {fp16, bf16})
+      for (const auto& w : wins) {
+        const bool mix = n % 2 == 0;
+        const int hh[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 3}};
+        cs.push_back({mix ? mix_q : few_q, mix ? mix_k : few_k, hh[n % 4][0], hh[n % 4][1], d, dt, w[0], w[1]});
+        ++n;
+      }
+  cs.push_back({{96}, {96}, 2, 1, 96, bf16, -1, 0});        // one sequence, head dim on the next kernel
+  cs.push_back({{0, 0}, {3, 0}, 2, 2, 128, bf16, -1, -1});  // no queries at all
+  {
+    std::vector<int> q, k;  // more sequences than one launch's tiles cover one per SM, in mixed order
+    std::uniform_int_distribution<int> len(0, 400);
+    for (int i = 0; i < 200; ++i) { q.push_back(len(rng)); k.push_back(len(rng)); }
+    cs.push_back({q, k, 8, 2, 128, bf16, -1, -1});
+    cs.push_back({q, k, 8, 2, 64, fp16, -1, 0});
+  }
+  if (small) cs = {cs[0], cs[1], cs[13], cs[cs.size() - 1]};  // for compute-sanitizer
+  std::printf("%-4s %-4s %-13s %4s %7s %7s %5s | %-9s %-9s %-9s | %s\n", "d", "dt", "mask", "seqs", "tot_q", "tot_k", "h/hk",
+              "err", "bound", "lse", "result");
+  int fails = 0;
+  for (const VarlenCase& c : cs) {
+    const int ns = static_cast<int>(c.sq.size());
+    const std::vector<int32_t> cu_q = offsets(c.sq), cu_k = offsets(c.sk);
+    std::vector<HostData> hd(ns);
+    std::vector<uint16_t> q, k, v;
+    for (int i = 0; i < ns; ++i) {
+      const Case ci{1, c.sq[i], c.sk[i], c.h, c.h_k, c.d, c.dt, c.wl, c.wr, false};
+      make_host(rng, ci, hd[i]);
+      q.insert(q.end(), hd[i].qb.begin(), hd[i].qb.end());
+      k.insert(k.end(), hd[i].kb.begin(), hd[i].kb.end());
+      v.insert(v.end(), hd[i].vb.begin(), hd[i].vb.end());
+    }
+    VarlenDevice dv;
+    make_varlen_device(c, cu_q, cu_k, q, k, v, dv);
+    const int tq = cu_q[ns];
+    const size_t o_elems = static_cast<size_t>(tq + kGuardRows) * c.h * c.d, lse_elems = static_cast<size_t>(c.h) * tq + kGuardRows;
+    CK(cudaMemset(dv.p.out, 0xff, o_elems * 2));
+    CK(cudaMemset(dv.p.lse, 0xff, lse_elems * 4));
+    std::string err;
+    try {
+      launch_sm90(dv.p, 0);
+      CK(cudaDeviceSynchronize());
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    std::vector<uint16_t> ob(o_elems);
+    std::vector<float> lse(lse_elems);
+    CK(cudaMemcpy(ob.data(), dv.p.out, o_elems * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(lse.data(), dv.p.lse, lse_elems * 4, cudaMemcpyDeviceToHost));
+    Score sc;
+    long guard = 0;
+    for (size_t x = static_cast<size_t>(tq) * c.h * c.d; x < o_elems; ++x) guard += ob[x] != 0xffff;
+    for (size_t x = static_cast<size_t>(c.h) * tq; x < lse_elems; ++x) guard += !std::isnan(lse[x]);
+    for (int i = 0; i < ns; ++i)
+      for (int r = 0; r < c.sq[i]; ++r)
+        for (int hq = 0; hq < c.h; ++hq) {
+          const size_t ref = (static_cast<size_t>(r) * c.h + hq) * c.d;  // packed row cu_q[i] + r, lse [h, total_q]
+          score_row(sc, c.dt, c.d, hd[i].lse_ref[static_cast<size_t>(hq) * c.sq[i] + r], lse[static_cast<size_t>(hq) * tq + cu_q[i] + r],
+                    &ob[(static_cast<size_t>(cu_q[i] + r) * c.h + hq) * c.d], &hd[i].o_ref[ref], &hd[i].o_naive[ref]);
+        }
+    const bool ok = err.empty() && guard == 0 && passes(sc);
+    fails += !ok;
+    const Case named{1, 1, 1, 1, 1, c.d, c.dt, c.wl, c.wr, false};
+    char hh[16];
+    std::snprintf(hh, sizeof hh, "%d/%d", c.h, c.h_k);
+    std::printf("%-4d %-4s %-13s %4d %7d %7d %5s | %9.2e %9.2e %9.2e | %s%s%s\n", c.d, dt_short(c.dt), named.mask_name().c_str(), ns,
+                tq, cu_k[ns], hh, sc.err, 2 * sc.bound_err + 1e-5, sc.lse_err, ok ? "PASS" : "FAIL", err.empty() ? "" : " ",
+                err.c_str());
+    if (!ok) std::printf("     %ld NaN, %ld wrong empty-row values, %ld guard elements written\n", sc.nan, sc.bad_empty, guard);
+    std::fflush(stdout);
+  }
+  std::printf("varlen correctness: %d failing case(s)\n", fails);
+  return fails;
+}
+
+// Median ms of one varlen launch over `lens` (q = k lengths), bf16, 3 rotating input sets.
+float time_varlen(const std::vector<int>& lens, int h, int d, int wr) {
+  const std::vector<int32_t> cu = offsets(lens);
+  const int total = cu.back();
+  const VarlenCase c{lens, lens, h, h, d, DType::kBFloat16, -1, wr};
+  std::vector<std::unique_ptr<VarlenDevice>> sets;
+  std::vector<uint16_t> empty;
+  for (int s = 0; s < 3; ++s) {
+    sets.emplace_back(new VarlenDevice);
+    VarlenDevice& dv = *sets.back();
+    make_varlen_device(c, cu, cu, empty, empty, empty, dv);
+    // make_varlen_device allocated 16-byte placeholders for empty host data: real buffers here.
+    const size_t n = static_cast<size_t>(total) * h * d;
+    void* qkv[3];
+    for (int j = 0; j < 3; ++j) {
+      qkv[j] = dv.alloc(n * 2);
+      fill_normal_bf16<<<4096, 256>>>(static_cast<__nv_bfloat16*>(qkv[j]), n, 101 + 3 * s + j);
+      CK(cudaGetLastError());
+    }
+    dv.p.q = qkv[0]; dv.p.k = qkv[1]; dv.p.v = qkv[2];
+  }
+  CK(cudaDeviceSynchronize());
+  cudaStream_t stream;
+  CK(cudaStreamCreate(&stream));
+  const float ms = median_ms_of(stream, [&](int i) { launch_sm90(sets[i % 3]->p, stream); });
+  CK(cudaStreamDestroy(stream));
+  return ms;
+}
+
+void run_varlen_timing(std::mt19937_64& rng) {
+  const int h = 16, d = 128;
+  const std::vector<int> bench = {4096, 3072, 2048, 2048, 1024, 1024, 1024, 512, 512, 320, 256, 128, 128, 64, 64, 64};
+  std::vector<int> ascending(bench.rbegin(), bench.rend()), shuffled = bench;
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  std::vector<int> many;  // 128 short sequences, 16k tokens
+  for (int i = 0; i < 128; ++i) many.push_back(128);
+  std::printf("\n== varlen timing: one launch vs padded batch of the same tokens (bf16, h%d d%d, useful TFLOP/s)\n", h, d);
+  std::printf("%-26s %-7s %9s %9s %9s %9s %7s\n", "mix", "causal", "ms", "TFLOP/s", "pad ms", "pad TF/s", "ratio");
+  const struct {
+    const char* name;
+    const std::vector<int>* lens;
+    int pad_b, pad_s;
+  } mixes[] = {{"bench (longest first)", &bench, 4, 4096},
+               {"bench (ascending)", &ascending, 4, 4096},
+               {"bench (shuffled)", &shuffled, 4, 4096},
+               {"128 x 128", &many, 128, 128}};
+  for (const auto& m : mixes)
+    for (int causal = 0; causal < 2; ++causal) {
+      double flops = 0;
+      for (int l : *m.lens) flops += 4.0 * h * d * static_cast<double>(l) * l * (causal ? 0.5 : 1.0);
+      const float ms = time_varlen(*m.lens, h, d, causal ? 0 : -1);
+      const TimeShape t{m.pad_b, m.pad_s, h, d, -1, causal ? 0 : -1};
+      Timer tm(t);
+      const float pms = tm.median_ms(launch_sm90);
+      const double tf = flops / (ms * 1e9), ptf = fwd_flops(t) / (pms * 1e9);
+      std::printf("%-26s %-7s %9.3f %9.1f %9.3f %9.1f %7.3f\n", m.name, causal ? "yes" : "no", ms, tf, pms, ptf, tf / ptf);
+      std::fflush(stdout);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool check = false, vars = false, timing = false, small = false;
+  bool check = false, vars = false, timing = false, small = false, varlen = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--one" && i + 3 < argc) {
@@ -309,13 +534,15 @@ int main(int argc, char** argv) {
     else if (a == "--np") g_only_np = true;
     else if (a == "--variants") vars = true;
     else if (a == "--time") timing = true;
-    else if (a == "--small") small = check = true;
+    else if (a == "--small") small = true;
+    else if (a == "--varlen") varlen = true;
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
     }
   }
-  if (!check && !vars && !timing) check = vars = timing = true;
+  if (small && !varlen) check = true;
+  if (!check && !vars && !timing && !varlen) check = vars = timing = true;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s sm_%d%d, %d SMs, %zu KB smem opt-in, L2 %d MB\n", prop.name, prop.major, prop.minor,
@@ -326,6 +553,10 @@ int main(int argc, char** argv) {
   int fails = 0;
   if (check) fails += run_checks(small, rng);
   if (vars) fails += run_variants(rng);
+  if (varlen) {
+    fails += run_varlen_checks(rng, small);
+    if (!small) run_varlen_timing(rng);
+  }
   if (timing) run_timing();
   std::printf("\nsm90_fwd_check: %s (%d failing)\n", fails ? "FAIL" : "PASS", fails);
   return fails ? 1 : 0;

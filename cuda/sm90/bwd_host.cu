@@ -18,6 +18,7 @@ bool sm90_backward_covers(const AttnParams& p, std::string* why) {
     if (why) *why = msg;
     return false;
   };
+  if (p.varlen()) return no("sm90 backward takes padded batches (a varlen backward runs one sequence at a time)");
   if (p.deterministic) return no("the sm90 backward accumulates dQ with atomics (deterministic runs on sm80)");
   if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
     return no(std::string("sm90 backward runs float16 and bfloat16, not ") + dtype_name(p.dtype));

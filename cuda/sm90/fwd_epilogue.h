@@ -11,7 +11,7 @@
 
 namespace flashattn::sm90 {
 
-// Rows >= s_q and columns >= d are not written. Each thread stores 2 values (4 bytes) per column
+// Rows >= the tile's s_q (the sequence's, in varlen) and columns >= d are not written. Each thread stores 2 values (4 bytes) per column
 // block of each of its rows; a quad covers 16 contiguous bytes of a row.
 //
 // Empty rows and the LSE follow the sm80 forward (cuda/sm80/fwd_kernel.cuh, epilogue) exactly:
@@ -21,8 +21,8 @@ namespace flashattn::sm90 {
 //   - LSE = round(m·scale) + ln l. The max's own p is exactly 1 (fwd_softmax.h), so a one-hot row
 //     (large inputs) has l = 1 and LSE = round(m·scale) exactly; the backward recomputes
 //     P = exp(round(S·scale) - LSE), which for it is exactly 1.
-template <typename Elem, int kN>
-__device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN], SoftmaxState& st, int batch, int head,
+template <typename Elem, int kN, typename WorkTile>
+__device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN], SoftmaxState& st, const WorkTile& w,
                                              const int (&row)[2], int lane) {
   using T = typename Elem::T;
   float inv[2];
@@ -31,15 +31,15 @@ __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN],
   for (int r = 0; r < 2; ++r) {
     st.l[r] = quad_sum(st.l[r]);
     int lo, hi;
-    key_range(row[r], p.s_q, p.s_k, p.window_left, p.window_right, &lo, &hi);
+    key_range(row[r], w.s_q, w.s_k, p.window_left, p.window_right, &lo, &hi);
     empty[r] = lo >= hi;
     inv[r] = empty[r] ? 0.f : 1.f / st.l[r];
   }
-  T* const o_bh = static_cast<T*>(p.o) + batch * p.o_batch + head * p.o_head;
+  T* const o_bh = static_cast<T*>(p.o) + w.batch * p.o_batch + w.head * p.o_head;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    if (row[r] >= p.s_q) continue;
-    T* const o_row = o_bh + row[r] * p.o_row;
+    if (row[r] >= w.s_q) continue;
+    T* const o_row = o_bh + static_cast<int64_t>(w.q0 + row[r]) * p.o_row;
 #pragma unroll
     for (int c = 0; c < kN / 4; ++c) {
       const int col = c * 8 + 2 * (lane % 4);
@@ -49,7 +49,7 @@ __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN],
     }
     if (lane % 4 == 0) {
       const float m = st.m[r], l = st.l[r];
-      p.lse[(static_cast<int64_t>(batch) * p.h + head) * p.s_q + row[r]] =
+      p.lse[w.lse0 + row[r]] =
           empty[r] ? kNegInf : l > 0.f ? __fmul_rn(m, p.scale) + logf(l) : __int_as_float(0x7fc00000);  // NaN
     }
   }

@@ -58,15 +58,47 @@ struct FwdSmem {
 
 // One work tile: 128 query rows of one (batch, head). Tiles are numbered with the query block
 // fastest and descending, so the blocks running at once share one head's K/V in L2 and, under a
-// causal mask, the longest tiles go first.
+// causal mask, the longest tiles go first. Varlen: the same within each sequence, the sequences
+// in the host's order (most work first).
+//
+// m0 and every row and key index are the sequence's own (what the mask reads); q0 / k0 move them
+// to the maps' row coordinate (0 padded; the sequence's first packed row in varlen).
 struct WorkTile {
-  int m0, head, batch;
+  int m0, head;
+  int batch;     // the maps' batch coordinate and o's batch index (0 in varlen)
+  int q0, k0;    // first row of the sequence in q / o and in k / v
+  int s_q, s_k;  // the sequence's lengths
+  int64_t lse0;  // lse index of (head, row 0); rows are consecutive
 };
 __device__ __forceinline__ WorkTile work_tile(const FwdParams& p, int t) {
   WorkTile w;
-  w.m0 = (p.m_blocks - 1 - t % p.m_blocks) * 128;
-  w.head = (t / p.m_blocks) % p.h;
-  w.batch = t / (p.m_blocks * p.h);
+  if (p.cu_q == nullptr) {
+    w.m0 = (p.m_blocks - 1 - t % p.m_blocks) * 128;
+    w.head = (t / p.m_blocks) % p.h;
+    w.batch = t / (p.m_blocks * p.h);
+    w.q0 = w.k0 = 0;
+    w.s_q = p.s_q;
+    w.s_k = p.s_k;
+    w.lse0 = (static_cast<int64_t>(w.batch) * p.h + w.head) * p.s_q;
+    return w;
+  }
+  int i = 0, hi = p.seqs - 1;  // the first entry whose tiles end past t
+  while (i < hi) {
+    const int mid = (i + hi) / 2;
+    if (p.tile_end[mid] > t) hi = mid; else i = mid + 1;
+  }
+  const int start = i > 0 ? p.tile_end[i - 1] : 0, local = t - start;
+  const int m_blocks = (p.tile_end[i] - start) / p.h;
+  const int seq = p.order[i];
+  w.m0 = (m_blocks - 1 - local % m_blocks) * 128;
+  w.head = local / m_blocks;
+  w.batch = 0;
+  // Clamped to the totals, so no offsets can move a copy or a store outside the packed tensors.
+  w.q0 = min(max(__ldg(p.cu_q + seq), 0), p.s_q);
+  w.s_q = min(max(__ldg(p.cu_q + seq + 1), w.q0), p.s_q) - w.q0;
+  w.k0 = min(max(__ldg(p.cu_k + seq), 0), p.s_k);
+  w.s_k = min(max(__ldg(p.cu_k + seq + 1), w.k0), p.s_k) - w.k0;
+  w.lse0 = static_cast<int64_t>(w.head) * p.s_q + w.q0;
   return w;
 }
 
@@ -79,11 +111,11 @@ struct KeyBlocks {
 };
 
 template <typename Tile>
-__device__ __forceinline__ KeyBlocks key_blocks(const FwdParams& p, int m0) {
-  const int last = min(m0 + Tile::kBlockM, p.s_q) - 1;
+__device__ __forceinline__ KeyBlocks key_blocks(const FwdParams& p, const WorkTile& w) {
+  const int m0 = w.m0, last = max(min(m0 + Tile::kBlockM, w.s_q) - 1, m0);
   int lo_first, hi_first, lo_last, hi_last;
-  key_range(m0, p.s_q, p.s_k, p.window_left, p.window_right, &lo_first, &hi_first);
-  key_range(last, p.s_q, p.s_k, p.window_left, p.window_right, &lo_last, &hi_last);
+  key_range(m0, w.s_q, w.s_k, p.window_left, p.window_right, &lo_first, &hi_first);
+  key_range(last, w.s_q, w.s_k, p.window_left, p.window_right, &lo_last, &hi_last);
   KeyBlocks kb;
   kb.n_begin = lo_first / Tile::kBlockN;
   kb.n_end = hi_last > lo_first ? (hi_last + Tile::kBlockN - 1) / Tile::kBlockN : kb.n_begin;
@@ -110,14 +142,14 @@ __device__ __forceinline__ void produce(const FwdParams& p, const FwdSmem<Tile>&
   int it = 0, q_round = 0;
   for (int t = blockIdx.x; t < p.tiles; t += gridDim.x) {
     const WorkTile w = work_tile(p, t);
-    const KeyBlocks kb = key_blocks<Tile>(p, w.m0);
+    const KeyBlocks kb = key_blocks<Tile>(p, w);
     if (kb.empty()) continue;
     const int head_k = w.head / p.group;
     mbar_wait(sm.q_empty(), (q_round & 1) ^ 1);
     mbar_arrive_expect_tx(sm.q_full(), Tile::kQBytes);
 #pragma unroll
     for (int c = 0; c < Tile::kPanels; ++c) {
-      tma_load_4d(sm.q + c * Tile::kQPanelBytes, &p.tma_q, sm.q_full(), 64 * c, w.m0, w.head, w.batch);
+      tma_load_4d(sm.q + c * Tile::kQPanelBytes, &p.tma_q, sm.q_full(), 64 * c, w.q0 + w.m0, w.head, w.batch);
     }
     for (int n = kb.n_end - 1; n >= kb.n_begin; --n, ++it) {
       const int s = stage_of<Tile>(it);
@@ -126,13 +158,13 @@ __device__ __forceinline__ void produce(const FwdParams& p, const FwdSmem<Tile>&
       mbar_arrive_expect_tx(sm.k_full(s), Tile::kKVBytes);
 #pragma unroll
       for (int c = 0; c < Tile::kPanels; ++c) {
-        tma_load_4d(sm.k_stage(s) + c * Tile::kKVPanelBytes, &p.tma_k, sm.k_full(s), 64 * c, n * Tile::kBlockN, head_k, w.batch);
+        tma_load_4d(sm.k_stage(s) + c * Tile::kKVPanelBytes, &p.tma_k, sm.k_full(s), 64 * c, w.k0 + n * Tile::kBlockN, head_k, w.batch);
       }
       mbar_wait(sm.v_empty(s), free_parity);
       mbar_arrive_expect_tx(sm.v_full(s), Tile::kKVBytes);
 #pragma unroll
       for (int c = 0; c < Tile::kPanels; ++c) {
-        tma_load_4d(sm.v_stage(s) + c * Tile::kKVPanelBytes, &p.tma_v, sm.v_full(s), 64 * c, n * Tile::kBlockN, head_k, w.batch);
+        tma_load_4d(sm.v_stage(s) + c * Tile::kKVPanelBytes, &p.tma_v, sm.v_full(s), 64 * c, w.k0 + n * Tile::kBlockN, head_k, w.batch);
       }
     }
     ++q_round;
@@ -166,8 +198,8 @@ struct Turns {
 template <typename Tile, typename Elem>
 __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<Tile>& sm, const WorkTile& w, int& it,
                                              int q_round) {
-  const int m0 = w.m0, head = w.head, batch = w.batch;
-  const KeyBlocks kb = key_blocks<Tile>(p, m0);
+  const int m0 = w.m0;
+  const KeyBlocks kb = key_blocks<Tile>(p, w);
   constexpr int D = Tile::kHeadDim, N = Tile::kBlockN;
   constexpr int kS = N / 2, kO = D / 2;  // accumulator registers per thread
   const int t = threadIdx.x - kWarpgroupThreads;
@@ -188,7 +220,7 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
   if (kb.empty()) {  // no row of this tile sees a key
     int row[2];
     rows(row);
-    store_output<Elem>(p, o, st, batch, head, row, lane);
+    store_output<Elem>(p, o, st, w, row, lane);
     return;
   }
 
@@ -225,7 +257,7 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
       int row[2], lo[2], hi[2];
       rows(row);
 #pragma unroll
-      for (int r = 0; r < 2; ++r) key_range(row[r], p.s_q, p.s_k, p.window_left, p.window_right, &lo[r], &hi[r]);
+      for (int r = 0; r < 2; ++r) key_range(row[r], w.s_q, w.s_k, p.window_left, p.window_right, &lo[r], &hi[r]);
       apply_mask(s, k0 + 2 * (lane % 4), lo, hi);
     }
   };
@@ -280,7 +312,7 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
 
   int row[2];
   rows(row);
-  store_output<Elem>(p, o, st, batch, head, row, lane);
+  store_output<Elem>(p, o, st, w, row, lane);
 }
 
 // grid: one block per work tile, or (persistent) fewer blocks that each take every

@@ -46,6 +46,7 @@ int fwd_grid(int tiles, bool persistent);
 template <typename Tile, typename Elem>
 void launch_fwd_tile(const AttnParams& p, cudaStream_t stream, bool persistent) {
   const FwdParams params = make_fwd_params(p, Tile::kBlockN);
+  if (params.tiles == 0) return;  // varlen: no sequence has queries
   auto kernel = fwd_kernel<Tile, Elem>;
   cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes),
                   "cudaFuncSetAttribute(sm90 forward shared memory)");

@@ -6,6 +6,9 @@
 
 namespace flashattn::sm90 {
 
+// Sequences one varlen launch schedules (the table below lives in the kernel's parameters).
+constexpr int kVarlenMaxSeqs = 256;
+
 // Built from AttnParams on the host (fwd_launch.cu). Passed as one __grid_constant__ parameter,
 // so the tensor maps stay in parameter space, where the copy engine reads them.
 struct FwdParams {
@@ -22,6 +25,16 @@ struct FwdParams {
   int window_left, window_right;
   float scale;       // natural units, for the LSE
   float scale_log2;  // scale · log2(e)
+
+  // Varlen (cu_q non-null): the maps are (d, total, heads, 1), s_q / s_k the totals, o packed
+  // [total_q, h, d], lse [h, total_q]; m_blocks is not used. Tiles run sequence by sequence in
+  // `order` (most work first); sequence order[i] owns tiles [tile_end[i - 1], tile_end[i]),
+  // ceil(its s_q / 128) · h of them. Lengths and first rows come from the device offsets.
+  const int32_t* cu_q;  // (b + 1) device
+  const int32_t* cu_k;  // (b + 1) device
+  int seqs;             // entries of order / tile_end: sequences with queries
+  int32_t order[kVarlenMaxSeqs];
+  int32_t tile_end[kVarlenMaxSeqs];
 };
 
 // One kernel's compile-time shape. Two consumer warpgroups own 64 query rows each of a 128-row

@@ -217,6 +217,8 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
   plan::Plan plan;
   VarlenLaunch varlen;
   if (job.varlen) {
+    p.cu_seqlens_q = static_cast<const int32_t*>(bound_ptr({&call->inputs}, job.cu_seqlens_q));
+    p.cu_seqlens_k = static_cast<const int32_t*>(bound_ptr({&call->inputs}, job.cu_seqlens_k));
     // The offsets as the request layer read and checked them (host arrays only).
     varlen = plan_varlen(job.backward, p, job.cu_q_values, job.cu_k_values, device, device_label(info));
   } else if (!job.naive) {

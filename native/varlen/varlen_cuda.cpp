@@ -42,6 +42,36 @@ void zero_rows(int device, void* base, const Strides& st, int heads, int d, size
 // Streams one call's sequences spread over: enough for short sequences to run beside a long one.
 constexpr int kMaxLanes = 4;
 
+// The whole batch as one launch of the sm90 forward, when the plan for a sequence as long as the
+// longest one picks it and the kernel's own rule takes the packed request (offsets, batch size).
+bool plan_one_launch(const AttnParams& packed, const std::vector<int32_t>& cu_q, const std::vector<int32_t>& cu_k,
+                     int device, VarlenLaunch& launch) {
+  if (packed.cu_seqlens_q == nullptr || packed.cu_seqlens_k == nullptr) return false;
+  AttnParams whole = packed;
+  whole.cu_seqlens_q_host = cu_q.data();
+  whole.cu_seqlens_k_host = cu_k.data();
+  for (size_t b = 0; b + 1 < cu_q.size(); ++b) {
+    whole.max_seqlen_q = std::max(whole.max_seqlen_q, cu_q[b + 1] - cu_q[b]);
+    whole.max_seqlen_k = std::max(whole.max_seqlen_k, cu_k[b + 1] - cu_k[b]);
+  }
+  if (whole.max_seqlen_q == 0) return false;  // nothing to compute: the per-sequence route does nothing either
+  AttnParams longest = packed;  // the plan's question: a sequence of the longest lengths
+  longest.cu_seqlens_q = longest.cu_seqlens_k = nullptr;
+  longest.b = 1;
+  longest.s_q = whole.max_seqlen_q;
+  longest.s_k = std::max(whole.max_seqlen_k, 1);
+  longest.q_stride = of_rows(packed.q_stride, longest.s_q);
+  longest.k_stride = of_rows(packed.k_stride, longest.s_k);
+  longest.v_stride = of_rows(packed.v_stride, longest.s_k);
+  longest.o_stride = of_rows(packed.o_stride, longest.s_q);
+  const plan::Plan plan = cuda::plan_for(cuda::Op::kForward, longest, device);
+  if (!plan.ok() || plan.path != plan::KernelPath::kSm90 || !plan::sm90_forward_covers(whole, nullptr)) return false;
+  launch.one_launch = true;
+  launch.whole = whole;
+  launch.whole_plan = plan;
+  return true;
+}
+
 }  // namespace
 
 VarlenLaunch plan_varlen(bool backward, const AttnParams& packed, const std::vector<int32_t>& cu_q,
@@ -49,6 +79,7 @@ VarlenLaunch plan_varlen(bool backward, const AttnParams& packed, const std::vec
   const cuda::Op op = backward ? cuda::Op::kBackward : cuda::Op::kForward;
   const size_t elem = dtype_size(packed.dtype), out_elem = dtype_size(packed.out_dtype);
   VarlenLaunch launch;
+  if (!backward && plan_one_launch(packed, cu_q, cu_k, device, launch)) return launch;
   int longest = 0;
   const size_t batch = cu_q.size() - 1;
   launch.sequences.reserve(batch);
@@ -58,6 +89,7 @@ VarlenLaunch plan_varlen(bool backward, const AttnParams& packed, const std::vec
     s.k0 = cu_k[b];
     AttnParams& p = s.params;
     p = packed;
+    p.cu_seqlens_q = p.cu_seqlens_k = nullptr;  // a padded batch of one
     p.b = 1;
     p.s_q = cu_q[b + 1] - cu_q[b];
     p.s_k = cu_k[b + 1] - cu_k[b];
@@ -105,6 +137,10 @@ VarlenLaunch plan_varlen(bool backward, const AttnParams& packed, const std::vec
 
 void enqueue_varlen(int device, bool backward, const AttnParams& packed, const VarlenLaunch& launch, float* scratch,
                     cuda::Stream stream) {
+  if (launch.one_launch) {
+    cuda::forward(device, launch.whole, launch.whole_plan, stream);
+    return;
+  }
   const size_t elem = dtype_size(packed.dtype), out_elem = dtype_size(packed.out_dtype);
   const size_t lse_pitch = static_cast<size_t>(packed.s_q) * sizeof(float);  // lse [h, total_q]
   // Lane 0 is the call's stream; the others fork from it here and join back at the end.

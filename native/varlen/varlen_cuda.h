@@ -27,14 +27,22 @@ struct VarlenSequence {
 };
 
 struct VarlenLaunch {
+  // One launch over every sequence (the sm90 forward takes the offsets itself): `whole` is the
+  // packed request with both offsets' device and host pointers set, `whole_plan` its plan;
+  // `sequences` is then empty.
+  bool one_launch = false;
+  AttnParams whole;
+  plan::Plan whole_plan;
   std::vector<VarlenSequence> sequences;  // longest (most work) first
   int lanes = 1;                          // streams the sequences spread over (the call's and side streams)
   size_t lane_scratch = 0;                // per lane: one sequence's contiguous lse, h * longest s_q floats
   size_t scratch_bytes = 0;               // lanes * lane_scratch
 };
 
-// Plans every sequence of `packed` (the request's params: totals in s_q / s_k, packed strides in
-// row / head, pointers bound to device memory) on `device`. Throws E_UNSUPPORTED naming the first
+// Plans `packed` (the request's params: totals in s_q / s_k, packed strides in row / head,
+// pointers bound to device memory, cu_seqlens_q / _k the offsets' device copies) on `device`:
+// one launch where the kernel takes the offsets (the forward, when the plan for the longest
+// sequence is the sm90 forward), otherwise every sequence on its own. Throws E_UNSUPPORTED naming the first
 // sequence no kernel serves, before anything is enqueued.
 VarlenLaunch plan_varlen(bool backward, const AttnParams& packed, const std::vector<int32_t>& cu_q,
                          const std::vector<int32_t>& cu_k, int device, const std::string& device_label);

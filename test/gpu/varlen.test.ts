@@ -1,8 +1,10 @@
-// flashAttentionVarlen / flashAttentionVarlenBackward on CUDA. Each packed sequence runs as a batch
-// of one on the kernels the plan picks for it (native/varlen/varlen_cuda.h), so the packed result
-// must be bit for bit what flashAttention gives that sequence alone on the GPU (the backward with
-// deterministic: true); and it must match the CPU backend's varlen (the oracle) within the
-// 16-bit tolerance. Sequences with no queries or no keys, GQA, masks, both dtypes, host tensors
+// flashAttentionVarlen / flashAttentionVarlenBackward on CUDA. On Hopper the forward is one launch
+// of the sm90 kernel over every sequence's tiles (it reads the offsets); elsewhere, and for the
+// backward, each packed sequence runs as a batch of one on the kernels the plan picks for it
+// (native/varlen/varlen_cuda.h). Either way the packed result must be bit for bit what
+// flashAttention gives that sequence alone on the GPU (the one launch splits each sequence's keys
+// into the same blocks; the backward with deterministic: true); and it must match the CPU
+// backend's varlen (the oracle) within the 16-bit tolerance. Sequences with no queries or no keys, GQA, masks, both dtypes, host tensors
 // with device: 'cuda', and the refusal of device-side offsets.
 import {
   DeviceTensor,
@@ -66,7 +68,8 @@ async function onDevice<T>(hosts: HostTensor[], fn: (d: DeviceTensor[]) => Promi
   }
 }
 
-async function check(c: VCase): Promise<void> {
+/** Fresh random packed inputs of a case, its offsets and its options. */
+function inputs(c: VCase) {
   gpu.report();
   const rng = makeRng();
   const ctx = `${JSON.stringify(c)} seed ${rng.seed}`;
@@ -74,10 +77,14 @@ async function check(c: VCase): Promise<void> {
   const q = randomTensor([tq, c.headsQ, c.headDim], c.dtype, rng);
   const k = randomTensor([tk, c.headsKV, c.headDim], c.dtype, rng);
   const v = randomTensor([tk, c.headsKV, c.headDim], c.dtype, rng);
-  const dout = randomTensor([tq, c.headsQ, c.headDim], c.dtype, rng);
   const cuQ = offsets(c.lensQ), cuK = offsets(c.lensK);
   const mask = { ...(c.causal ? { causal: true } : {}), ...(c.windowSize ? { windowSize: c.windowSize } : {}) };
-  const seqs = { cuSeqlensQ: cuQ, cuSeqlensK: cuK, ...mask };
+  return { rng, ctx, tq, tk, q, k, v, cuQ, cuK, mask, seqs: { cuSeqlensQ: cuQ, cuSeqlensK: cuK, ...mask } };
+}
+
+async function check(c: VCase): Promise<void> {
+  const { rng, ctx, tq, q, k, v, cuQ, cuK, mask, seqs } = inputs(c);
+  const dout = randomTensor([tq, c.headsQ, c.headDim], c.dtype, rng);
 
   // Packed, on the GPU (DeviceTensors): forward, then the deterministic backward from its out/lse.
   const g = await onDevice([q, k, v, dout], async ([dq_, dk_, dv_, ddo]) => {
@@ -136,6 +143,54 @@ async function check(c: VCase): Promise<void> {
   close('dk', dk, values(cb.dk), ctx, 5e-2);
   close('dv', dv, values(cb.dv), ctx, 5e-2);
 }
+
+/** The forward alone (DeviceTensors; outputs poisoned with NaN first, test/helpers.ts) against the
+ * CPU backend: every packed row, lse [headsQ, totalQ] element by element, empty rows exactly. */
+async function checkForward(c: VCase): Promise<void> {
+  const { ctx, tq, q, k, v, seqs } = inputs(c);
+  const g = await onDevice([q, k, v], async ([a, b, d]) => {
+    const f = await flashAttentionVarlen(a, b, d, seqs);
+    try {
+      return { out: values(await f.out.toHost()), lse: values(await f.lse.toHost()) };
+    } finally {
+      f.out.dispose();
+      f.lse.dispose();
+    }
+  });
+  const cf = await flashAttentionVarlen(q, k, v, { ...seqs, device: 'cpu' });
+  const [co, cl] = [values(cf.out), values(cf.lse)];
+  expect(g.lse.length).toBe(c.headsQ * tq);
+  for (let i = 0; i < cl.length; i++) {
+    if (cl[i] === -Infinity && g.lse[i] !== -Infinity) throw new Error(`lse ${i} of an empty row: ${g.lse[i]} [${ctx}]`);
+  }
+  for (let i = 0; i < co.length; i++) if (Number.isNaN(g.out[i])) throw new Error(`out ${i} not written [${ctx}]`);
+  close('out', g.out, co, ctx, 2e-2);
+  close('lse', g.lse, cl, ctx, 1e-2);
+}
+
+const MIXED_Q = [0, 1, 17, 300, 129, 1000, 0, 64, 128, 255, 2];
+const MIXED_K = [5, 1, 17, 300, 0, 1037, 0, 64, 128, 700, 1];
+
+describe('CUDA flashAttentionVarlen forward: one launch over every sequence, as the CPU backend', () => {
+  const masks: Array<Pick<VCase, 'causal' | 'windowSize'>> = [{}, { causal: true }, { windowSize: [17, 5] }, { windowSize: [64, 0] }, { windowSize: [-1, 30] }];
+  for (const m of masks) {
+    it(`bf16 d128 GQA 8/2, lengths with 0 and 1 on either side, ${JSON.stringify(m)}`, () =>
+      checkForward({ dtype: 'bfloat16', headsQ: 8, headsKV: 2, headDim: 128, lensQ: MIXED_Q, lensK: MIXED_K, ...m }));
+  }
+  it('fp16 d64 MQA, causal self-attention over the bench mix scaled down (16 sequences 4 … 256)', () => {
+    const lens = [256, 192, 128, 128, 64, 64, 64, 32, 32, 20, 16, 8, 8, 4, 4, 4];
+    return checkForward({ dtype: 'float16', headsQ: 4, headsKV: 1, headDim: 64, lensQ: lens, lensK: lens, causal: true });
+  });
+  it('bf16 d256 and fp16 d96 (on the d128 kernel), no mask', async () => {
+    await checkForward({ dtype: 'bfloat16', headsQ: 2, headsKV: 2, headDim: 256, lensQ: [700, 0, 3], lensK: [129, 40, 3] });
+    await checkForward({ dtype: 'float16', headsQ: 6, headsKV: 3, headDim: 96, lensQ: [1, 200, 77], lensK: [300, 1, 77] });
+  });
+  it('300 sequences (more than one launch schedules: each sequence on its own) give the same answer', () => {
+    const lensQ = Array.from({ length: 300 }, (_, i) => (i * 37) % 23);
+    const lensK = Array.from({ length: 300 }, (_, i) => (i * 53) % 29);
+    return checkForward({ dtype: 'bfloat16', headsQ: 4, headsKV: 2, headDim: 64, lensQ, lensK, causal: true });
+  });
+});
 
 describe('CUDA flashAttentionVarlen: each sequence as flashAttention gives it alone, and as the CPU backend', () => {
   it('bf16 d128, GQA 8/2, causal self-attention, lengths 5, 0, 130, 1, 300', () =>
