@@ -12,6 +12,9 @@ import type { HostTensor } from '../src-ts/tensor';
 
 const TINY = { batch: 1, seqlenQ: 1, seqlenK: 128, heads: 8, headDim: 128 };
 
+/** 'forwardFlat' when the addon has it (what flashAttention() calls), else 'forward'. */
+const apiForward = (): string => ('forwardFlat' in binding() ? 'forwardFlat' : 'forward');
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -55,14 +58,16 @@ async function api(dtype: 'float32' | 'bfloat16', given: boolean, iters: number,
     dtype === 'float32' ? tensor(new Float32Array(q.data.length), [...q.shape]) : tensor(new Uint16Array(q.data.length), [...q.shape], dtype);
   const lse = tensor(new Float32Array(TINY.batch * TINY.heads * TINY.seqlenQ), [TINY.batch, TINY.heads, TINY.seqlenQ]);
   const opts = given ? { device: 'cpu' as const, threads: 1, out, lse } : { device: 'cpu' as const, threads: 1 };
-  const b = binding() as unknown as { forward: (r: unknown) => Promise<unknown> };
-  const orig = b.forward;
+  // The addon function the public forward calls: forwardFlat where the addon has it.
+  const b = binding() as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const name = apiForward();
+  const orig = b[name];
   let tIn = 0;
   let tOut = 0;
   let trace: Trace | undefined;
-  b.forward = function (this: unknown, r: unknown) {
+  b[name] = function (this: unknown, ...args: unknown[]) {
     tIn = nowUs();
-    const pr = orig.call(this, r);
+    const pr = orig.apply(this, args);
     tOut = nowUs();
     return pr.then((res) => {
       trace = (res as { trace?: Trace }).trace;
@@ -93,7 +98,7 @@ async function api(dtype: 'float32' | 'bfloat16', given: boolean, iters: number,
       }
     }
   } finally {
-    b.forward = orig;
+    b[name] = orig;
   }
   return {
     awaitedUs: median(awaited),
@@ -161,7 +166,7 @@ async function tsDevice(iters: number, warm: number) {
   });
   b.select = () => ({ path: 'sm90', kernelHeadDim: 128, reason: '' });
   const { batch, seqlenQ, seqlenK, heads, headDim } = TINY;
-  b.forward = () =>
+  b[apiForward()] = () =>
     Promise.resolve({ out: fakeBuffer(batch * seqlenQ * heads * headDim * 2), lse: fakeBuffer(batch * heads * seqlenQ * 4) });
   const dev = (seq: number) => DeviceTensor.fromBuffer(fakeBuffer(batch * seq * heads * headDim * 2), [batch, seq, heads, headDim], 'bfloat16');
   const [q, k, v] = [dev(seqlenQ), dev(seqlenK), dev(seqlenK)];
