@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 
 import { binding } from '../src-ts/binding';
+import { forwardFlat } from '../src-ts/flat';
 import type { NativeDeviceBuffer } from '../src-ts/binding';
 import { DeviceTensor, flashAttention, tensor, toBfloat16 } from '../src-ts/index';
 import type { HostTensor } from '../src-ts/tensor';
@@ -112,8 +113,9 @@ async function api(dtype: 'float32' | 'bfloat16', given: boolean, iters: number,
   };
 }
 
-/** The addon called directly with a request built once (no TypeScript layer). */
-async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number) {
+/** The addon called directly with a request built once (no TypeScript layer): forward(req), or
+ * forwardFlat with the same request when `flat`. */
+async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number, flat = false) {
   const { q, k, v } = inputs(dtype);
   const arg = (t: HostTensor) => ({ data: t.data, shape: [...t.shape], dtype: t.dtype });
   const req = {
@@ -126,7 +128,7 @@ async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number
   const parse: number[] = [];
   for (let i = 0; i < warm + iters; i++) {
     const t0 = nowUs();
-    const p = b.forward(req);
+    const p = flat ? forwardFlat(b, req) : b.forward(req);
     const t1 = nowUs();
     const res = (await p) as { trace?: Trace };
     const t2 = nowUs();
@@ -206,14 +208,16 @@ async function main(): Promise<void> {
           `enqueued at ${r.enqueueUs.toFixed(1)})`,
       ]);
     }
-    const d = await direct(dtype, iters, warm);
-    const name = `addon directly ${dtype}`;
-    results[name] = d;
-    rows.push([
-      name,
-      `awaited ${d.awaitedUs.toFixed(1)} us, sync ${d.syncUs.toFixed(1)} us (request read ${d.parseUs.toFixed(1)}, ` +
-        `p10 ${d.parseP10Us.toFixed(1)})`,
-    ]);
+    for (const flat of [false, true]) {
+      const d = await direct(dtype, iters, warm, flat);
+      const name = `addon directly ${dtype}${flat ? ', flat request' : ''}`;
+      results[name] = d;
+      rows.push([
+        name,
+        `awaited ${d.awaitedUs.toFixed(1)} us, sync ${d.syncUs.toFixed(1)} us (request read ${d.parseUs.toFixed(1)}, ` +
+          `p10 ${d.parseP10Us.toFixed(1)})`,
+      ]);
+    }
   }
   const td = await tsDevice(iters, warm);
   results['TS layer, DeviceTensors, addon stubbed'] = td;

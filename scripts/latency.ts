@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 
 import { binding } from '../src-ts/binding';
+import { forwardFlat } from '../src-ts/flat';
 import { DeviceTensor, Stream, flashAttention, probe, tensor, toBfloat16 } from '../src-ts/index';
 
 interface Shape {
@@ -129,8 +130,9 @@ const TRACE_KEYS = ['parseUs', 'planUs', 'launchUs', 'enqueueUs', 'doneUs', 'set
 
 /** The addon called directly (no TypeScript layer): median ms per call, and the medians of the
  * addon's own trace (FLASHATTN_TRACE, each from the call's start). Outputs given (written into
- * the same two tensors every time), or (allocate) made by the addon and disposed after the call. */
-async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = false) {
+ * the same two tensors every time), or (allocate) made by the addon and disposed after the call;
+ * through forwardFlat (the public forward's request) when `flat`. */
+async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = false, flat = false) {
   const { q, k, v } = await inputs(s);
   const out = DeviceTensor.empty([s.batch, s.seqlenQ, s.heads, s.headDim], 'bfloat16');
   const lse = DeviceTensor.empty([s.batch, s.heads, s.seqlenQ], 'float32');
@@ -145,7 +147,7 @@ async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = f
   const tr: Record<string, number[]> = Object.fromEntries(TRACE_KEYS.map((key) => [key, []]));
   for (let i = 0; i < warm + n; i++) {
     const t0 = now();
-    const rs = (await Promise.all(Array.from({ length: inflight }, () => b.forward(req)))) as unknown as Array<{
+    const rs = (await Promise.all(Array.from({ length: inflight }, () => (flat ? forwardFlat(b, req) : b.forward(req))))) as unknown as Array<{
       out?: { dispose(): void };
       lse?: { dispose(): void };
       trace?: Trace;
@@ -234,6 +236,7 @@ async function main(): Promise<void> {
   const tf = (s: Shape, ms: number) => flops(s) / (ms * 1e-3) / 1e12;
   const rawTiny = await raw(TINY, 3000, 300);
   const rawTinyAlloc = await raw(TINY, 3000, 300, 1, true);
+  const rawTinyFlat = await raw(TINY, 3000, 300, 1, true, true);
   const rawMid64 = await raw(MID, 5, 1, 64);
   const rawBig = await raw(BIG, 20, 3);
   const rawBigAlloc = await raw(BIG, 20, 3, 1, true);
@@ -264,6 +267,7 @@ async function main(): Promise<void> {
     ['GCs during 5500 awaited tiny calls', `${tinyGc.count}`, `${tinyGc.ms.toFixed(1)} ms`, `(that run: ${tinyAgain.toFixed(1)} us a call)`],
     traceRow('addon directly, tiny, outputs given', rawTiny),
     traceRow('addon directly, tiny, outputs allocated', rawTinyAlloc),
+    traceRow('addon directly, flat request, tiny, outputs allocated', rawTinyFlat),
     traceRow('addon directly, b1 s2048 causal, 64 in flight', rawMid64),
     traceRow('addon directly, b2 s8192 causal', rawBig),
     traceRow('addon directly, b2 s8192 causal, outputs allocated', rawBigAlloc),
@@ -273,7 +277,7 @@ async function main(): Promise<void> {
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padStart(w[2])}  ${r[3]}`);
   if (jsonAt > 0) {
-    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawTinyAlloc, rawMid64, rawBig, rawBigAlloc, splitTiny, splitBig }, null, 2));
+    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawTinyAlloc, rawTinyFlat, rawMid64, rawBig, rawBigAlloc, splitTiny, splitBig }, null, 2));
   }
 }
 
