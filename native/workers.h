@@ -40,9 +40,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   Failure failure_;
 };
 
-// binding.ts: forward(req), backward(req), bench(req), benchDecode(req).
+// binding.ts: forward(req), forwardFlat(...), backward(req), bench(req), benchDecode(req).
 Napi::Value Forward(const Napi::CallbackInfo& info);
 Napi::Value Backward(const Napi::CallbackInfo& info);
+// forwardFlat(header, stream, q, k, v, out, lse, qDescale, kDescale, vDescale): the forward of
+// the TypeScript layer's hot path (request/flat.h), the same call as forward(req).
+Napi::Value ForwardFlat(const Napi::CallbackInfo& info);
 Napi::Value Bench(const Napi::CallbackInfo& info);
 Napi::Value BenchDecode(const Napi::CallbackInfo& info);
 

@@ -6,11 +6,15 @@
 import { writeFileSync } from 'node:fs';
 
 import { binding } from '../src-ts/binding';
+import { forwardFlat } from '../src-ts/flat';
 import type { NativeDeviceBuffer } from '../src-ts/binding';
 import { DeviceTensor, flashAttention, tensor, toBfloat16 } from '../src-ts/index';
 import type { HostTensor } from '../src-ts/tensor';
 
 const TINY = { batch: 1, seqlenQ: 1, seqlenK: 128, heads: 8, headDim: 128 };
+
+/** 'forwardFlat' when the addon has it (what flashAttention() calls), else 'forward'. */
+const apiForward = (): string => ('forwardFlat' in binding() ? 'forwardFlat' : 'forward');
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,14 +59,16 @@ async function api(dtype: 'float32' | 'bfloat16', given: boolean, iters: number,
     dtype === 'float32' ? tensor(new Float32Array(q.data.length), [...q.shape]) : tensor(new Uint16Array(q.data.length), [...q.shape], dtype);
   const lse = tensor(new Float32Array(TINY.batch * TINY.heads * TINY.seqlenQ), [TINY.batch, TINY.heads, TINY.seqlenQ]);
   const opts = given ? { device: 'cpu' as const, threads: 1, out, lse } : { device: 'cpu' as const, threads: 1 };
-  const b = binding() as unknown as { forward: (r: unknown) => Promise<unknown> };
-  const orig = b.forward;
+  // The addon function the public forward calls: forwardFlat where the addon has it.
+  const b = binding() as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const name = apiForward();
+  const orig = b[name];
   let tIn = 0;
   let tOut = 0;
   let trace: Trace | undefined;
-  b.forward = function (this: unknown, r: unknown) {
+  b[name] = function (this: unknown, ...args: unknown[]) {
     tIn = nowUs();
-    const pr = orig.call(this, r);
+    const pr = orig.apply(this, args);
     tOut = nowUs();
     return pr.then((res) => {
       trace = (res as { trace?: Trace }).trace;
@@ -93,7 +99,7 @@ async function api(dtype: 'float32' | 'bfloat16', given: boolean, iters: number,
       }
     }
   } finally {
-    b.forward = orig;
+    b[name] = orig;
   }
   return {
     awaitedUs: median(awaited),
@@ -107,8 +113,9 @@ async function api(dtype: 'float32' | 'bfloat16', given: boolean, iters: number,
   };
 }
 
-/** The addon called directly with a request built once (no TypeScript layer). */
-async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number) {
+/** The addon called directly with a request built once (no TypeScript layer): forward(req), or
+ * forwardFlat with the same request when `flat`. */
+async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number, flat = false) {
   const { q, k, v } = inputs(dtype);
   const arg = (t: HostTensor) => ({ data: t.data, shape: [...t.shape], dtype: t.dtype });
   const req = {
@@ -121,7 +128,7 @@ async function direct(dtype: 'float32' | 'bfloat16', iters: number, warm: number
   const parse: number[] = [];
   for (let i = 0; i < warm + iters; i++) {
     const t0 = nowUs();
-    const p = b.forward(req);
+    const p = flat ? forwardFlat(b, req) : b.forward(req);
     const t1 = nowUs();
     const res = (await p) as { trace?: Trace };
     const t2 = nowUs();
@@ -161,7 +168,7 @@ async function tsDevice(iters: number, warm: number) {
   });
   b.select = () => ({ path: 'sm90', kernelHeadDim: 128, reason: '' });
   const { batch, seqlenQ, seqlenK, heads, headDim } = TINY;
-  b.forward = () =>
+  b[apiForward()] = () =>
     Promise.resolve({ out: fakeBuffer(batch * seqlenQ * heads * headDim * 2), lse: fakeBuffer(batch * heads * seqlenQ * 4) });
   const dev = (seq: number) => DeviceTensor.fromBuffer(fakeBuffer(batch * seq * heads * headDim * 2), [batch, seq, heads, headDim], 'bfloat16');
   const [q, k, v] = [dev(seqlenQ), dev(seqlenK), dev(seqlenK)];
@@ -201,14 +208,16 @@ async function main(): Promise<void> {
           `enqueued at ${r.enqueueUs.toFixed(1)})`,
       ]);
     }
-    const d = await direct(dtype, iters, warm);
-    const name = `addon directly ${dtype}`;
-    results[name] = d;
-    rows.push([
-      name,
-      `awaited ${d.awaitedUs.toFixed(1)} us, sync ${d.syncUs.toFixed(1)} us (request read ${d.parseUs.toFixed(1)}, ` +
-        `p10 ${d.parseP10Us.toFixed(1)})`,
-    ]);
+    for (const flat of [false, true]) {
+      const d = await direct(dtype, iters, warm, flat);
+      const name = `addon directly ${dtype}${flat ? ', flat request' : ''}`;
+      results[name] = d;
+      rows.push([
+        name,
+        `awaited ${d.awaitedUs.toFixed(1)} us, sync ${d.syncUs.toFixed(1)} us (request read ${d.parseUs.toFixed(1)}, ` +
+          `p10 ${d.parseP10Us.toFixed(1)})`,
+      ]);
+    }
   }
   const td = await tsDevice(iters, warm);
   results['TS layer, DeviceTensors, addon stubbed'] = td;

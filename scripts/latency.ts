@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 
 import { binding } from '../src-ts/binding';
+import { forwardFlat } from '../src-ts/flat';
 import { DeviceTensor, Stream, flashAttention, probe, tensor, toBfloat16 } from '../src-ts/index';
 
 interface Shape {
@@ -21,6 +22,9 @@ interface Shape {
 const TINY: Shape = { batch: 1, seqlenQ: 1, seqlenK: 128, heads: 8, headDim: 128, causal: false };
 const MID: Shape = { batch: 1, seqlenQ: 2048, seqlenK: 2048, heads: 16, headDim: 128, causal: true };
 const BIG: Shape = { batch: 2, seqlenQ: 8192, seqlenK: 8192, heads: 16, headDim: 128, causal: true };
+
+/** 'forwardFlat' when the addon has it (what flashAttention() calls), else 'forward'. */
+const apiForward = (): string => ('forwardFlat' in binding() ? 'forwardFlat' : 'forward');
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -51,8 +55,9 @@ async function kernelMs(s: Shape): Promise<number> {
 
 /** Median ms of one awaited call: outputs allocated by the call and disposed after it, or
  * (given) written into the same two tensors every time. */
-async function awaited(s: Shape, n: number, warm: number, given = false): Promise<number> {
+async function awaited(s: Shape, n: number, warm: number, given = false, gc?: GcCount): Promise<number> {
   const { q, k, v } = await inputs(s);
+  if (gc) await gc.start(); // the inputs' host arrays are made and collected before counting
   const opts = given
     ? {
         causal: s.causal,
@@ -71,8 +76,31 @@ async function awaited(s: Shape, n: number, warm: number, given = false): Promis
     }
     if (i >= warm) times.push(t1 - t0);
   }
+  if (gc) await gc.stop();
   for (const t of [q, k, v]) t.dispose();
   return median(times);
+}
+
+/** Garbage collections (count, ms) between start() and stop(). */
+class GcCount {
+  count = 0;
+  ms = 0;
+  #obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      this.count++;
+      this.ms += e.duration;
+    }
+  });
+
+  async start(): Promise<void> {
+    await new Promise((r) => setImmediate(r)); // GC entries from before are delivered first
+    this.#obs.observe({ entryTypes: ['gc'] });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    this.#obs.disconnect();
+  }
 }
 
 /** ms per call with `inflight` calls issued at once on `streams` Streams (median of rounds). */
@@ -102,8 +130,9 @@ const TRACE_KEYS = ['parseUs', 'planUs', 'launchUs', 'enqueueUs', 'doneUs', 'set
 
 /** The addon called directly (no TypeScript layer): median ms per call, and the medians of the
  * addon's own trace (FLASHATTN_TRACE, each from the call's start). Outputs given (written into
- * the same two tensors every time), or (allocate) made by the addon and disposed after the call. */
-async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = false) {
+ * the same two tensors every time), or (allocate) made by the addon and disposed after the call;
+ * through forwardFlat (the public forward's request) when `flat`. */
+async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = false, flat = false) {
   const { q, k, v } = await inputs(s);
   const out = DeviceTensor.empty([s.batch, s.seqlenQ, s.heads, s.headDim], 'bfloat16');
   const lse = DeviceTensor.empty([s.batch, s.heads, s.seqlenQ], 'float32');
@@ -118,7 +147,7 @@ async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = f
   const tr: Record<string, number[]> = Object.fromEntries(TRACE_KEYS.map((key) => [key, []]));
   for (let i = 0; i < warm + n; i++) {
     const t0 = now();
-    const rs = (await Promise.all(Array.from({ length: inflight }, () => b.forward(req)))) as unknown as Array<{
+    const rs = (await Promise.all(Array.from({ length: inflight }, () => (flat ? forwardFlat(b, req) : b.forward(req))))) as unknown as Array<{
       out?: { dispose(): void };
       lse?: { dispose(): void };
       trace?: Trace;
@@ -145,13 +174,15 @@ async function raw(s: Shape, n: number, warm: number, inflight = 1, allocate = f
  * forward), the addon's synchronous part, until the promise resumes the caller, and dispose. */
 async function apiSplit(s: Shape, n: number, warm: number) {
   const { q, k, v } = await inputs(s);
-  const b = binding() as unknown as { forward: (r: unknown) => Promise<unknown> };
-  const orig = b.forward;
+  // The addon function the public forward calls: forwardFlat where the addon has it.
+  const b = binding() as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const name = apiForward();
+  const orig = b[name];
   let tIn = 0;
   let tOut = 0;
-  b.forward = function (this: unknown, r: unknown) {
+  b[name] = function (this: unknown, ...args: unknown[]) {
     tIn = now();
-    const pr = orig.call(this, r);
+    const pr = orig.apply(this, args);
     tOut = now();
     return pr;
   };
@@ -174,7 +205,7 @@ async function apiSplit(s: Shape, n: number, warm: number) {
       disp.push((t2 - t1) * 1000);
     }
   } finally {
-    b.forward = orig;
+    b[name] = orig;
   }
   for (const t of [q, k, v]) t.dispose();
   return { preUs: median(pre), syncUs: median(sync), restUs: median(rest), disposeUs: median(disp) };
@@ -194,24 +225,18 @@ async function main(): Promise<void> {
   const mid64 = await inFlight(MID, 64, 1, 5);
   const mid64x4 = await inFlight(MID, 64, 4, 5);
   const bigKernel = await kernelMs(BIG);
-  const gc = { count: 0, ms: 0 };
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      gc.count++;
-      gc.ms += e.duration;
-    }
-  });
-  obs.observe({ entryTypes: ['gc'] });
+  const gc = new GcCount();
   const usedBefore = probe().devices[0];
-  const bigAwaited = await awaited(BIG, 30, 5);
+  const bigAwaited = await awaited(BIG, 30, 5, false, gc);
   const usedAfter = probe().devices[0];
-  await new Promise((r) => setImmediate(r));
-  obs.disconnect();
+  const tinyGc = new GcCount();
+  const tinyAgain = (await awaited(TINY, 5000, 500, false, tinyGc)) * 1000;
   const bigGiven = await awaited(BIG, 30, 5, true);
   const tinyGiven = (await awaited(TINY, 3000, 300, true)) * 1000;
   const tf = (s: Shape, ms: number) => flops(s) / (ms * 1e-3) / 1e12;
   const rawTiny = await raw(TINY, 3000, 300);
   const rawTinyAlloc = await raw(TINY, 3000, 300, 1, true);
+  const rawTinyFlat = await raw(TINY, 3000, 300, 1, true, true);
   const rawMid64 = await raw(MID, 5, 1, 64);
   const rawBig = await raw(BIG, 20, 3);
   const rawBigAlloc = await raw(BIG, 20, 3, 1, true);
@@ -239,8 +264,10 @@ async function main(): Promise<void> {
     ['tiny awaited, out/lse given', `${tinyGiven.toFixed(1)} us`, '', ''],
     ['device memory used across the b2 s8192 awaited run', `${((usedBefore.totalMemory - usedBefore.freeMemory) / 2 ** 20).toFixed(0)} MiB`, `${((usedAfter.totalMemory - usedAfter.freeMemory) / 2 ** 20).toFixed(0)} MiB`, ''],
     ['GCs during the b2 s8192 awaited run (35 calls)', `${gc.count}`, `${gc.ms.toFixed(1)} ms`, ''],
+    ['GCs during 5500 awaited tiny calls', `${tinyGc.count}`, `${tinyGc.ms.toFixed(1)} ms`, `(that run: ${tinyAgain.toFixed(1)} us a call)`],
     traceRow('addon directly, tiny, outputs given', rawTiny),
     traceRow('addon directly, tiny, outputs allocated', rawTinyAlloc),
+    traceRow('addon directly, flat request, tiny, outputs allocated', rawTinyFlat),
     traceRow('addon directly, b1 s2048 causal, 64 in flight', rawMid64),
     traceRow('addon directly, b2 s8192 causal', rawBig),
     traceRow('addon directly, b2 s8192 causal, outputs allocated', rawBigAlloc),
@@ -250,7 +277,7 @@ async function main(): Promise<void> {
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padStart(w[2])}  ${r[3]}`);
   if (jsonAt > 0) {
-    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawTinyAlloc, rawMid64, rawBig, rawBigAlloc, splitTiny, splitBig }, null, 2));
+    writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ device: dev.name, tinyUs, midKernel, midAwaited, mid64, mid64x4, bigKernel, bigAwaited, bigGiven, tinyGiven, rawTiny, rawTinyAlloc, rawTinyFlat, rawMid64, rawBig, rawBigAlloc, splitTiny, splitBig }, null, 2));
   }
 }
 

@@ -15,6 +15,7 @@ import type {
 import { DeviceTensor } from './device-tensor';
 import { type DType, allocHost, nativeArray } from './dtype';
 import { FlashAttentionError, describeValue, rewrap } from './errors';
+import { forwardFlat } from './flat';
 import { cachedProbe, native, noGpuReason } from './probe';
 import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
@@ -499,7 +500,7 @@ export async function flashAttention(
       if (givenLse) request.lse = rest.shift();
       if (req.dtype === 'float8_e4m3') request.outDtype = outDtype as NativeDType;
       for (const [role] of descales) request[role] = rest.shift();
-      return native().forward(request);
+      return forwardFlat(native(), request);
     });
     const out = userOut ?? lay.out(wrapOutput(fn, undefined, res.out, [batch, seqlenQ, headsQ, headDim], outDtype));
     let lse: AnyTensor;

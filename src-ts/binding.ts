@@ -347,6 +347,20 @@ export interface NativeBinding {
   /** Plans for a hypothetical device and build: the same function dispatch and probe() use. */
   planFor(req: NativePlanForRequest): NativePlanForResult;
   forward(req: NativeForwardRequest): Promise<NativeForwardResult>;
+  /** forward(req) with the request flattened (src-ts/flat.ts, native/request/flat.h): no property
+   * reads in the addon. Data undefined where the request has no such tensor. */
+  forwardFlat(
+    header: Float64Array,
+    stream: NativeStream | undefined,
+    q: NativeTensorArg['data'],
+    k: NativeTensorArg['data'],
+    v: NativeTensorArg['data'],
+    out?: NativeTensorArg['data'],
+    lse?: NativeTensorArg['data'],
+    qDescale?: NativeTensorArg['data'],
+    kDescale?: NativeTensorArg['data'],
+    vDescale?: NativeTensorArg['data'],
+  ): Promise<NativeForwardResult>;
   backward(req: NativeBackwardRequest): Promise<NativeBackwardResult>;
   /** flashAttentionWithKVCache: append (optional), then attend to each row's cache. */
   kvcache(req: NativeKvCacheRequest): Promise<NativeForwardResult>;
@@ -369,6 +383,7 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'probe',
   'select',
   'forward',
+  'forwardFlat',
   'backward',
   'kvcache',
   'varlenForward',

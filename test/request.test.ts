@@ -3,6 +3,7 @@
 import { binding } from '../src-ts/binding';
 import type { NativeForwardRequest, NativeTensorArg } from '../src-ts/binding';
 import { FlashAttentionError } from '../src-ts/errors';
+import { FLAT_HEADER_LENGTH, forwardFlat } from '../src-ts/flat';
 import { flashAttention, flashAttentionBackward, tensor } from '../src-ts/index';
 import type { HostTensor } from '../src-ts/tensor';
 import { makeRng, randomTensor } from './helpers';
@@ -156,5 +157,84 @@ describe("layout 'bhsd' (PyTorch SDPA order)", () => {
     const e2 = await rejection(flashAttention(q, k, v, { ...cpu, layout: 'bhsd' }));
     expect(e2.message).toMatch(/fit layout 'bshd'/);
     await expect(flashAttention(q, k, v, { ...cpu, layout: 'sbhd' as 'bshd' })).rejects.toMatchObject({ code: 'E_ARG' });
+  });
+});
+
+describe('the flat forward request (forwardFlat, the public forward)', () => {
+  const arg = (data: Float32Array, shape: number[], strides?: number[]): NativeTensorArg =>
+    strides ? { data, shape, dtype: 'float32', strides } : { data, shape, dtype: 'float32' };
+  const common = { backend: 'cpu' as const, device: 0, scale: 0.25, windowLeft: -1, windowRight: 0, threads: 1, naive: false };
+  const message = async (p: Promise<unknown>) => {
+    const e = await rejection(p);
+    return { code: e.code, message: e.message };
+  };
+
+  it('gives what forward(req) gives, strided inputs and given outputs included', async () => {
+    const { q, k, v } = base(9, 13, 4, 2, 16, 7);
+    const [b, s, h, d] = [2, 9, 4, 16];
+    const packed = new Float32Array(b * h * s * d).map((_, i) => (q.data as Float32Array)[i]);
+    const bhsd = arg(packed, [b, s, h, d], [h * s * d, d, s * d, 1]); // q read as [b, h, s, d] memory
+    const req = (out: Float32Array): NativeForwardRequest => ({
+      ...common,
+      q: bhsd,
+      k: arg(k.data as Float32Array, [...k.shape]),
+      v: arg(v.data as Float32Array, [...v.shape]),
+      out: arg(out, [b, s, h, d]),
+    });
+    const viaObject = new Float32Array(b * s * h * d);
+    const viaFlat = new Float32Array(b * s * h * d);
+    const a = await binding().forward(req(viaObject));
+    const r = req(viaFlat);
+    const f = await forwardFlat(binding(), r);
+    expect(viaFlat).toEqual(viaObject);
+    expect(viaFlat.some((x) => x !== 0)).toBe(true);
+    expect(f.lse).toEqual(a.lse);
+  });
+
+  it('refuses what forward(req) refuses, with the same code and message', async () => {
+    const d = new Float32Array(2 * 4 * 2 * 8);
+    const shape = [2, 4, 2, 8];
+    const ok = arg(d, shape);
+    const cases: NativeForwardRequest[] = [
+      { ...common, q: arg(d, shape, [64, 16, 8, 2]), k: ok, v: ok },
+      { ...common, q: ok, k: ok, v: ok, out: arg(new Float32Array(128), shape, [64, 0, 8, 1]) },
+      { ...common, q: arg(d, shape, [128, 16, 8, 1]), k: ok, v: ok },
+      { ...common, q: { ...ok, offset: 4 }, k: ok, v: ok },
+      { ...common, q: arg(d.subarray(1), shape), k: ok, v: ok },
+      { ...common, q: ok, k: { data: new Uint16Array(128), shape, dtype: 'float32' } as unknown as NativeTensorArg, v: ok },
+      { ...common, q: ok, k: ok, v: ok, out: ok },
+      { ...common, q: ok, k: arg(d, [2, 4, 3, 8].slice(0, 4)), v: ok },
+      { ...common, q: ok, k: ok, v: ok, qDescale: arg(new Float32Array(4), [2, 2]) },
+      { ...common, q: ok, k: ok, v: ok, outDtype: 'bfloat16' },
+    ];
+    for (const c of cases) {
+      const want = await message(binding().forward(c));
+      expect(await message(forwardFlat(binding(), c))).toEqual(want);
+    }
+  });
+
+  it('reads only own optional fields, like forward(req)', async () => {
+    const d = new Float32Array(2 * 4 * 2 * 8);
+    const ok = arg(d, [2, 4, 2, 8]);
+    const proto = Object.prototype as unknown as { stream?: unknown; out?: unknown; strides?: unknown };
+    proto.stream = { not: 'a stream' };
+    proto.out = 42;
+    proto.strides = [1, 1, 1, 1];
+    try {
+      await expect(forwardFlat(binding(), { ...common, q: ok, k: ok, v: ok })).resolves.toBeDefined();
+    } finally {
+      delete proto.stream;
+      delete proto.out;
+      delete proto.strides;
+    }
+  });
+
+  it('refuses a malformed header with E_INTERNAL (a bug, never user input)', async () => {
+    const d = new Float32Array(2 * 4 * 2 * 8);
+    const b = binding();
+    await expect(b.forwardFlat(new Float64Array(3), undefined, d, d, d)).rejects.toMatchObject({ code: 'E_INTERNAL' });
+    await expect(b.forwardFlat(new Float64Array(FLAT_HEADER_LENGTH).fill(NaN), undefined, d, d, d)).rejects.toMatchObject({
+      code: 'E_INTERNAL',
+    });
   });
 });

@@ -27,6 +27,7 @@
 #include "exec/host_memory.h"
 #include "exec/stream.h"
 #include "fields.h"
+#include "request/flat.h"
 #include "request/request.h"
 #include "workers.h"
 
@@ -275,14 +276,18 @@ void start_cuda_call(napi_env env, EnvState* state, AttentionCall* call) {
 
 }  // namespace
 
-Napi::Value QueueAttention(const Napi::CallbackInfo& info, const char* op, AttentionJob (*parse)(Napi::Value)) {
+namespace {
+
+// A call of any attention kind whose request `parse()` reads.
+template <typename Parse>
+Napi::Value queue_attention(const Napi::CallbackInfo& info, const char* op, Parse&& parse) {
   Napi::Env env = info.Env();
   const int64_t t_start = now_ns();
   EnvState::free_orphans();
   AttentionCall* call = nullptr;
   try {
     EnvState* state = EnvState::of(env);
-    AttentionJob job = parse(info[0]);
+    AttentionJob job = parse();
     const int64_t t_parsed = now_ns();
     call = new AttentionCall(std::move(job));
     call->t_start_ns = t_start;
@@ -320,6 +325,12 @@ Napi::Value QueueAttention(const Napi::CallbackInfo& info, const char* op, Atten
     delete call;
     return rejected_with_current(env, op);
   }
+}
+
+}  // namespace
+
+Napi::Value QueueAttention(const Napi::CallbackInfo& info, const char* op, AttentionJob (*parse)(Napi::Value)) {
+  return queue_attention(info, op, [&] { return parse(info[0]); });
 }
 
 namespace {
@@ -362,6 +373,10 @@ class CopyCall final : public Work {
 Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, "forward", parse_forward); }
 
 Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, "backward", parse_backward); }
+
+Napi::Value ForwardFlat(const Napi::CallbackInfo& info) {
+  return queue_attention(info, "forward", [&] { return parse_forward_flat(info); });
+}
 
 Napi::Promise QueueCopy(Napi::Env env, const char* op, std::shared_ptr<DeviceAllocation> alloc, Napi::Value array,
                         void* host, size_t bytes, bool to_device) {

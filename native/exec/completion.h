@@ -5,8 +5,8 @@
 // the stream itself, so the GPU runs calls back to back with no host round trip between them
 // (a host function, cudaLaunchHostFunc, would stall the stream until it returned). The thread
 // polls the events it holds: spinning (with yields) while completions keep coming, backing off to
-// short sleeps after a few idle milliseconds, and sleeping on a condition variable when it holds
-// none. Calls on one stream are delivered in issue order. No libuv pool thread waits on the GPU.
+// short sleeps after a few idle milliseconds, and, holding none, polling for new work for 2 ms after
+// the last completion before it sleeps on a condition variable. Calls on one stream are delivered in issue order. No libuv pool thread waits on the GPU.
 #pragma once
 
 #include <cstdint>

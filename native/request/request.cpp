@@ -4,10 +4,12 @@
 #include <cfloat>
 #include <climits>
 #include <cmath>
+#include <cstring>
 
 #include "errors.h"
 #include "exec/stream.h"
 #include "fields.h"
+#include "request/flat.h"
 
 namespace flashattn::native {
 
@@ -246,9 +248,8 @@ int read_count(const OwnFields& req, const char* key, int64_t max) {
   return static_cast<int>(read_integer(field(req, key), key, 1, max, "a positive integer"));
 }
 
-TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
-                      const std::vector<int64_t>& shape, DType dtype) {
-  if (field(req, name).IsUndefined()) {
+TensorArg absent_output(const char* name, int rank, const std::vector<int64_t>& shape, DType dtype) {
+  {
     TensorArg t;
     t.name = name;
     t.rank = rank;
@@ -269,6 +270,11 @@ TensorArg read_output(const OwnFields& req, const char* name, int rank, const ch
     t.kind = "(allocated)";
     return t;
   }
+}
+
+TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
+                      const std::vector<int64_t>& shape, DType dtype) {
+  if (field(req, name).IsUndefined()) return absent_output(name, rank, shape, dtype);
   return read_tensor(req, name, rank, legend);
 }
 
@@ -303,7 +309,12 @@ void refuse_unsupported_slots(const OwnFields& req, const char* op) {
 DType read_fp8_out_dtype(const OwnFields& req, DType in) {
   const Napi::Value v = field(req, "outDtype");
   if (v.IsUndefined()) return output_dtype(in);
-  const DType want = read_dtype(v, "outDtype");
+  return choose_out_dtype(in, read_dtype(v, "outDtype"));
+}
+
+}  // namespace
+
+DType choose_out_dtype(DType in, DType want) {
   if (in == DType::kFloat8E4M3) {
     if (want != DType::kBFloat16 && want != DType::kFloat16) {
       fail(ErrorCode::kDType, "outDtype must be 'bfloat16' or 'float16' for float8_e4m3 inputs, but got '" +
@@ -318,8 +329,8 @@ DType read_fp8_out_dtype(const OwnFields& req, DType in) {
   return want;
 }
 
-// qDescale (b, h), kDescale and vDescale (b, h_k): float32, contiguous, float8_e4m3 inputs only.
-void read_descales(const OwnFields& req, AttentionJob& job) {
+void read_descales(AttentionJob& job, bool (*given)(const void* src, const char* name),
+                   TensorArg (*read)(const void* src, const char* name, const char* legend), const void* src) {
   struct Role {
     const char* name;
     TensorArg* t;
@@ -332,12 +343,12 @@ void read_descales(const OwnFields& req, AttentionJob& job) {
   for (const Role& r : roles) {
     r.t->name = r.name;
     r.t->absent = true;
-    if (field(req, r.name).IsUndefined()) continue;
+    if (!given(src, r.name)) continue;
     if (job.q.dtype != DType::kFloat8E4M3) {
       fail(ErrorCode::kArg, std::string(r.name) + " applies to float8_e4m3 inputs only, but q.dtype is '" +
                                 dtype_name(job.q.dtype) + "'");
     }
-    *r.t = read_tensor(req, r.name, 2, r.legend);
+    *r.t = read(src, r.name, r.legend);
     expect_dtype(*r.t, DType::kFloat32, "descale factors are float32");
     if (r.t->shape[0] != job.q.shape[0] || r.t->shape[1] != r.heads) {
       fail(ErrorCode::kShape, std::string(r.name) + ".shape must be " + r.legend + " = [" + str(job.q.shape[0]) + ", " +
@@ -347,10 +358,23 @@ void read_descales(const OwnFields& req, AttentionJob& job) {
   }
 }
 
+namespace {
+
+// read_descales from the request object.
+void read_descales(const OwnFields& req, AttentionJob& job) {
+  read_descales(
+      job, [](const void* src, const char* name) { return !field(*static_cast<const OwnFields*>(src), name).IsUndefined(); },
+      [](const void* src, const char* name, const char* legend) {
+        return read_tensor(*static_cast<const OwnFields*>(src), name, 2, legend);
+      },
+      &req);
+}
+
 }  // namespace
 
-std::shared_ptr<StreamCore> read_stream(const OwnFields& req, int device) {
-  const Napi::Value v = field(req, "stream");
+std::shared_ptr<StreamCore> read_stream(const OwnFields& req, int device) { return stream_of(field(req, "stream"), device); }
+
+std::shared_ptr<StreamCore> stream_of(Napi::Value v, int device) {
   if (v.IsUndefined() || v.IsNull()) return nullptr;
   Stream* s = Stream::FromValue(v);
   if (s == nullptr) fail(ErrorCode::kArg, "stream must be a Stream (new Stream(deviceIndex)), but got " + describe(v));
@@ -424,15 +448,19 @@ AttentionJob parse_attention(Napi::Value request, bool backward) {
     }
   }
 
+  finish_attention(job);
+  return job;
+}
+
+}  // namespace
+
+void finish_attention(AttentionJob& job) {
   check_placement(job);
   check_dtypes(job);
   check_shapes(job);
   check_memory(job);
   fill_params(job);
-  return job;
 }
-
-}  // namespace
 
 std::string head_dim_problem(int64_t d, const std::string& path) {
   if (d % 8 != 0 || d > kMaxHeadDim) {
@@ -515,6 +543,122 @@ BenchQuery parse_bench(Napi::Value request) {
   if (!d_problem.empty()) fail(ErrorCode::kUnsupported, d_problem);
   set_contiguous_strides(p);
   return b;
+}
+
+}  // namespace flashattn::native
+
+// ---- the flat forward request (request/flat.h) ----------------------------------------------------
+
+namespace flashattn::native {
+
+namespace {
+
+[[noreturn]] void malformed(const char* what) {
+  fail(ErrorCode::kInternal, std::string("the flat request header is malformed at ") + what +
+                                 " (this is a bug in flashattn)");
+}
+
+struct FlatHeader {
+  const Napi::CallbackInfo& info;
+  const double* h;
+
+  int64_t integer(int i, int64_t min, int64_t max, const char* what) const {
+    const double d = h[i];
+    if (!(std::isfinite(d) && std::floor(d) == d && d >= static_cast<double>(min) && d <= static_cast<double>(max))) {
+      malformed(what);
+    }
+    return static_cast<int64_t>(d);
+  }
+  const double* slot(int role) const { return h + flat::kSlots + role * flat::kSlotSize; }
+  bool present(int role) const { return integer(flat::kSlots + role * flat::kSlotSize + flat::kPresent, 0, 1, "present") == 1; }
+
+  // The tensor of `role`, read like read_tensor reads one (request/tensor.h).
+  TensorArg tensor(int role, const char* name, int rank) const {
+    const int base = flat::kSlots + role * flat::kSlotSize;
+    TensorArg t;
+    t.name = name;
+    t.rank = rank;
+    t.dtype = static_cast<DType>(integer(base + flat::kDType, 0, static_cast<int>(DType::kInt32), "dtype"));
+    for (int i = 0; i < rank; ++i) t.shape[i] = integer(base + flat::kShape + i, 1, INT_MAX, "shape");
+    set_extent(t);
+    if (integer(base + flat::kHasStrides, 0, 1, "strides") == 1) {
+      for (int i = 0; i < rank; ++i) t.strides[i] = integer(base + flat::kStrides + i, 0, kMaxSafeInteger, "strides");
+      check_strides(t);
+    }
+    set_span(t);
+    const int64_t offset = integer(base + flat::kOffset, -1, kMaxSafeInteger, "offset");
+    Napi::Env env = info.Env();
+    bind_data(t, info[2 + role], offset < 0 ? env.Undefined() : Napi::Number::New(env, static_cast<double>(offset)));
+    return t;
+  }
+};
+
+const double* header_of(Napi::Value value) {
+  if (value.IsTypedArray()) {
+    const Napi::TypedArray array = value.As<Napi::TypedArray>();
+    if (array.TypedArrayType() == napi_float64_array && array.ElementLength() >= static_cast<size_t>(flat::kHeaderLength)) {
+      return static_cast<const double*>(host_view(array).data);
+    }
+  }
+  fail(ErrorCode::kInternal, "forwardFlat needs a Float64Array header of " + str(flat::kHeaderLength) +
+                                 " numbers (this is a bug in flashattn)");
+}
+
+}  // namespace
+
+AttentionJob parse_forward_flat(const Napi::CallbackInfo& info) {
+  const FlatHeader f{info, header_of(info[0])};
+  const double* h = f.h;
+  AttentionJob job;
+  // As read_common and parse_attention read them, in their order.
+  job.backend = f.integer(flat::kBackend, 0, 1, "backend") == 0 ? Backend::kCpu : Backend::kCuda;
+#if !FLASHATTN_WITH_CUDA
+  if (job.backend == Backend::kCuda) fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+#endif
+  job.device = static_cast<int>(f.integer(flat::kDevice, 0, INT_MAX, "device"));
+  if (!(std::isfinite(h[flat::kScale]) && std::fabs(h[flat::kScale]) <= FLT_MAX)) malformed("scale");
+  job.params.scale = static_cast<float>(h[flat::kScale]);
+  job.params.window_left = static_cast<int>(f.integer(flat::kWindowLeft, -1, INT_MAX, "windowLeft"));
+  job.params.window_right = static_cast<int>(f.integer(flat::kWindowRight, -1, INT_MAX, "windowRight"));
+  job.threads = static_cast<int>(f.integer(flat::kThreads, 0, kMaxThreads, "threads"));
+  job.poison = f.integer(flat::kPoison, 0, 1, "poison") == 1;
+  job.naive = f.integer(flat::kNaive, 0, 1, "naive") == 1;
+
+  for (int role : {flat::kQ, flat::kK, flat::kV}) {
+    if (!f.present(role)) malformed("q, k, v");
+  }
+  job.q = f.tensor(flat::kQ, "q", 4);
+  job.k = f.tensor(flat::kK, "k", 4);
+  job.v = f.tensor(flat::kV, "v", 4);
+  const int64_t out_code = f.integer(flat::kOutDtype, -1, static_cast<int>(DType::kInt32), "outDtype");
+  job.params.out_dtype = out_code < 0 ? output_dtype(job.q.dtype) : choose_out_dtype(job.q.dtype, static_cast<DType>(out_code));
+  const std::vector<int64_t> qs(job.q.shape, job.q.shape + 4);
+  job.out = f.present(flat::kOut) ? f.tensor(flat::kOut, "out", 4) : absent_output("out", 4, qs, job.params.out_dtype);
+  job.lse = f.present(flat::kLse) ? f.tensor(flat::kLse, "lse", 3)
+                                  : absent_output("lse", 3, {qs[0], qs[2], qs[1]}, DType::kFloat32);
+  struct Names {
+    const char* name;
+    int role;
+  };
+  static constexpr Names kDescales[] = {{"qDescale", flat::kQDescale}, {"kDescale", flat::kKDescale}, {"vDescale", flat::kVDescale}};
+  read_descales(
+      job,
+      [](const void* src, const char* name) {
+        for (const Names& n : kDescales) {
+          if (std::strcmp(n.name, name) == 0) return static_cast<const FlatHeader*>(src)->present(n.role);
+        }
+        return false;
+      },
+      [](const void* src, const char* name, const char*) {
+        for (const Names& n : kDescales) {
+          if (std::strcmp(n.name, name) == 0) return static_cast<const FlatHeader*>(src)->tensor(n.role, name, 2);
+        }
+        malformed("descales");
+      },
+      &f);
+  job.stream = stream_of(info[1], job.device);
+  finish_attention(job);
+  return job;
 }
 
 }  // namespace flashattn::native

@@ -90,12 +90,26 @@ void read_outputs(const OwnFields& req, AttentionJob& job, const OperandShapes& 
 // and dtype it must have (the execution layer allocates it).
 TensorArg read_output(const OwnFields& req, const char* name, int rank, const char* legend,
                       const std::vector<int64_t>& shape, DType dtype);
+// The same, for an output the request leaves out: marked absent with that shape and dtype.
+TensorArg absent_output(const char* name, int rank, const std::vector<int64_t>& shape, DType dtype);
+// outDtype `want` given for inputs of dtype `in`: bfloat16 or float16 for float8_e4m3, else `in`
+// itself (E_DTYPE).
+DType choose_out_dtype(DType in, DType want);
+// qDescale (b, h), kDescale and vDescale (b, h_k): float32, contiguous, float8_e4m3 inputs only.
+// given(src, name) says whether the request has one; read(src, name, legend) reads it (rank 2).
+void read_descales(AttentionJob& job, bool (*given)(const void* src, const char* name),
+                   TensorArg (*read)(const void* src, const char* name, const char* legend), const void* src);
+// The checks and params of a forward or backward request once its tensors and options are in
+// the job: placement, dtypes, shapes, memory, then params' sizes and strides.
+void finish_attention(AttentionJob& job);
 // req.device: a CUDA device index (E_ARG unless a non-negative integer).
 int read_device(const OwnFields& req);
 // req[key]: an integer in [1, max] (E_ARG), for sizes that are not tensor dims.
 int read_count(const OwnFields& req, const char* key, int64_t max);
 // The request's Stream (null when absent), on `device`.
 std::shared_ptr<StreamCore> read_stream(const OwnFields& req, int device);
+// The same for the value itself (undefined or null: none).
+std::shared_ptr<StreamCore> stream_of(Napi::Value value, int device);
 // t.shape == ref.shape (E_SHAPE), t.dtype == want (E_DTYPE; `why` says why).
 void expect_same_shape(const TensorArg& t, const TensorArg& ref);
 void expect_dtype(const TensorArg& t, DType want, const std::string& why);

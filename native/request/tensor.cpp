@@ -77,69 +77,49 @@ HostView host_view(const Napi::TypedArray& array) {
   return v;
 }
 
-TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const char* shape_legend) {
-  TensorArg t;
-  t.name = name;
-  t.rank = rank;
-  const std::string n(name);  // for messages (short: no allocation)
-  const OwnFields obj(as_object(field(req, name), name));
-
-  t.dtype = read_dtype(field(obj, "dtype"), FieldPath(name, ".dtype"));
-
-  const Napi::Value shape = field(obj, "shape");
-  if (!shape.IsArray() || shape.As<Napi::Array>().Length() != static_cast<uint32_t>(rank)) {
-    fail(ErrorCode::kShape, n + ".shape must be an array of " + std::to_string(rank) + " positive integers " +
-                                shape_legend + ", but got " + describe(shape));
-  }
-  const Napi::Array dims = shape.As<Napi::Array>();
-  for (int i = 0; i < rank; ++i) {
-    t.shape[i] = read_integer(dims.Get(static_cast<uint32_t>(i)), FieldPath(name, ".shape", i), 1, INT_MAX,
-                              "a positive integer (at most 2^31-1)", ErrorCode::kShape);
-  }
+void set_extent(TensorArg& t) {
   int64_t elements = 1;
-  for (int i = 0; i < rank; ++i) {
+  for (int i = 0; i < t.rank; ++i) {
     if (elements > kMaxSafeInteger / t.shape[i]) {
-      fail(ErrorCode::kShape, n + ".shape " + shape_text(t) + " has more than 2^53 elements");
+      fail(ErrorCode::kShape, t.name + ".shape " + shape_text(t) + " has more than 2^53 elements");
     }
     elements *= t.shape[i];
   }
-  const size_t elem = static_cast<size_t>(dtype_size(t.dtype));
-  t.bytes = static_cast<size_t>(elements) * elem;
-
+  t.bytes = static_cast<size_t>(elements) * static_cast<size_t>(dtype_size(t.dtype));
   // Strides: contiguous unless given.
   int64_t step = 1;
-  for (int i = rank - 1; i >= 0; --i) {
+  for (int i = t.rank - 1; i >= 0; --i) {
     t.strides[i] = step;
     step *= t.shape[i];
   }
-  const Napi::Value strides = field(obj, "strides");
-  if (!strides.IsUndefined()) {
-    if (!strides.IsArray() || strides.As<Napi::Array>().Length() != static_cast<uint32_t>(rank)) {
-      fail(ErrorCode::kArg, n + ".strides must be an array of " + std::to_string(rank) +
-                                " non-negative element strides, but got " + describe(strides));
-    }
-    for (int i = 0; i < rank; ++i) {
-      t.strides[i] = read_integer(strides.As<Napi::Array>().Get(static_cast<uint32_t>(i)),
-                                  FieldPath(name, ".strides", i), 0, kMaxSafeInteger,
-                                  "a non-negative integer (elements)");
-    }
-    if (t.strides[rank - 1] != 1) {
-      fail(ErrorCode::kUnsupported, n + ".strides[" + std::to_string(rank - 1) + "] (the last dim) must be 1: the " +
-                                        "kernels read each row of the last dim as one contiguous run; got " +
-                                        std::to_string(t.strides[rank - 1]));
-    }
+}
+
+void check_strides(TensorArg& t) {
+  const int rank = t.rank;
+  if (t.strides[rank - 1] != 1) {
+    fail(ErrorCode::kUnsupported, t.name + ".strides[" + std::to_string(rank - 1) + "] (the last dim) must be 1: the " +
+                                      "kernels read each row of the last dim as one contiguous run; got " +
+                                      std::to_string(t.strides[rank - 1]));
   }
-  int64_t reach = 0;  // elements past data() the last element sits at
-  for (int i = 0; i < rank; ++i) {
+}
+
+void set_span(TensorArg& t) {
+  int64_t reach = 0;
+  for (int i = 0; i < t.rank; ++i) {
     if (t.strides[i] > 0 && (t.shape[i] - 1) > (kMaxSafeInteger - reach) / t.strides[i]) {
-      fail(ErrorCode::kShape, n + ".strides reach past 2^53 elements");
+      fail(ErrorCode::kShape, t.name + ".strides reach past 2^53 elements");
     }
     reach += (t.shape[i] - 1) * t.strides[i];
   }
-  t.span_bytes = static_cast<size_t>(reach + 1) * elem;
+  t.span_bytes = static_cast<size_t>(reach + 1) * static_cast<size_t>(dtype_size(t.dtype));
+}
 
-  const Napi::Value offset = field(obj, "offset");
-  const Napi::Value data = field(obj, "data");
+void bind_data(TensorArg& t, Napi::Value data, Napi::Value offset) {
+  const std::string& n = t.name;
+  const char* name = t.name.c_str();
+  const size_t elem = static_cast<size_t>(dtype_size(t.dtype));
+  const int64_t reach = static_cast<int64_t>(t.span_bytes / elem) - 1;
+  const int64_t elements = static_cast<int64_t>(t.bytes / elem);
   // A typed array is never a DeviceBuffer: asking that first spares host calls the type-tag check.
   const bool typed = data.IsTypedArray();
   DeviceBuffer* buffer = typed ? nullptr : DeviceBuffer::FromValue(data);
@@ -158,7 +138,7 @@ TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const ch
                                                                     : std::string()) +
                                   " needs " + std::to_string(need) + " bytes");
     }
-    return t;
+    return;
   }
   if (!offset.IsUndefined()) {
     fail(ErrorCode::kArg, n + ".offset applies to DeviceBuffers only; for a typed array, pass a subarray()");
@@ -180,6 +160,44 @@ TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const ch
   t.kind = want.name;
   t.host = view.data;
   t.value = data;
+}
+
+TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const char* shape_legend) {
+  TensorArg t;
+  t.name = name;
+  t.rank = rank;
+  const std::string& n = t.name;  // for messages
+  const OwnFields obj(as_object(field(req, name), name));
+
+  t.dtype = read_dtype(field(obj, "dtype"), FieldPath(name, ".dtype"));
+
+  const Napi::Value shape = field(obj, "shape");
+  if (!shape.IsArray() || shape.As<Napi::Array>().Length() != static_cast<uint32_t>(rank)) {
+    fail(ErrorCode::kShape, n + ".shape must be an array of " + std::to_string(rank) + " positive integers " +
+                                shape_legend + ", but got " + describe(shape));
+  }
+  const Napi::Array dims = shape.As<Napi::Array>();
+  for (int i = 0; i < rank; ++i) {
+    t.shape[i] = read_integer(dims.Get(static_cast<uint32_t>(i)), FieldPath(name, ".shape", i), 1, INT_MAX,
+                              "a positive integer (at most 2^31-1)", ErrorCode::kShape);
+  }
+  set_extent(t);
+  const Napi::Value strides = field(obj, "strides");
+  if (!strides.IsUndefined()) {
+    if (!strides.IsArray() || strides.As<Napi::Array>().Length() != static_cast<uint32_t>(rank)) {
+      fail(ErrorCode::kArg, n + ".strides must be an array of " + std::to_string(rank) +
+                                " non-negative element strides, but got " + describe(strides));
+    }
+    for (int i = 0; i < rank; ++i) {
+      t.strides[i] = read_integer(strides.As<Napi::Array>().Get(static_cast<uint32_t>(i)),
+                                  FieldPath(name, ".strides", i), 0, kMaxSafeInteger,
+                                  "a non-negative integer (elements)");
+    }
+    check_strides(t);
+  }
+  set_span(t);
+  const Napi::Value offset = field(obj, "offset");
+  bind_data(t, field(obj, "data"), offset);
   return t;
 }
 

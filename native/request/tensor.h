@@ -66,6 +66,19 @@ DType read_dtype(Napi::Value value, const FieldPath& path);
 // DeviceBuffer's memory is held by the shared_ptr in TensorArg::device.
 TensorArg read_tensor(const OwnFields& req, const char* name, int rank, const char* shape_legend);
 
+// The steps of read_tensor, shared with requests that carry their fields another way (the flat
+// forward header, request/flat.h), in the order read_tensor takes them. t.name, t.rank, t.dtype
+// and t.shape (positive ints) are set first.
+//   set_extent     elements (E_SHAPE past 2^53), bytes, contiguous strides
+//   check_strides  given strides (non-negative) end in 1                   (E_UNSUPPORTED)
+//   set_span       span_bytes from the strides (E_SHAPE past 2^53)
+//   bind_data      data: a live DeviceBuffer (at `offset`, undefined = 0) or the typed array of
+//                  t.dtype, big enough for the view                        (as read_tensor)
+void set_extent(TensorArg& t);
+void check_strides(TensorArg& t);
+void set_span(TensorArg& t);
+void bind_data(TensorArg& t, Napi::Value data, Napi::Value offset);
+
 // "[2, 128, 8, 64]"
 std::string shape_text(const TensorArg& t);
 
