@@ -29,7 +29,8 @@ bench options:
   --quick                 Fewer shapes and iterations
   --seqlens 512,1024,...  Sequence lengths (GPU default 512..16384; CPU default 512..4096)
   --headdims 64,128,...   Head dims, multiples of 8 up to 256 (GPU default 64,128,256; CPU default 64)
-  --dtype bf16|fp16       GPU dtype (default bf16; the CPU bench uses float32)
+  --dtype bf16|fp16|fp8   GPU dtype (default bf16; the CPU bench uses float32). fp8: the float8_e4m3
+                          forward (Hopper) beside our bf16 forward and PyTorch's bf16 on each shape
   --masks none,causal     Which masks (default both)
   --ops fwd,bwd           Which passes (default both)
   --iters N --warmup N    Timed and warm-up iterations per row
@@ -137,7 +138,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         const d = next();
         if (d === 'bf16' || d === 'bfloat16') opts.dtype = 'bfloat16';
         else if (d === 'fp16' || d === 'float16') opts.dtype = 'float16';
-        else throw new UsageError(`--dtype must be bf16 or fp16; got '${d ?? ''}'`);
+        else if (d === 'fp8' || d === 'float8_e4m3') opts.fp8 = true;
+        else throw new UsageError(`--dtype must be bf16, fp16 or fp8; got '${d ?? ''}'`);
         break;
       }
       case '--masks': opts.masks = choiceList(flag, next(), ['none', 'causal'] as const); break;
@@ -163,6 +165,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         throw new UsageError(`unknown option '${a}' for bench (flashattn --help lists them)`);
     }
   }
+  if (opts.fp8 && opts.decode) throw new UsageError('--dtype fp8 times the forward; the decode kernels take bf16 or fp16');
   return opts;
 }
 
