@@ -170,11 +170,17 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
 }
 
 const PROBE_HEADDIMS = [64, 128, 256];
+/** The (op, dtype) rows `inspect` shows per device: fp8 (e4m3, Hopper) is forward only. */
+const PROBE_ROWS = [
+  ['forward', 'bfloat16'],
+  ['forward', 'float8_e4m3'],
+  ['backward', 'bfloat16'],
+] as const;
 
 interface InspectSelection {
   device: number;
   op: 'forward' | 'backward';
-  dtype: 'bfloat16';
+  dtype: 'bfloat16' | 'float8_e4m3';
   headDim: number;
   selection: NativeSelection;
 }
@@ -183,18 +189,18 @@ function selections(report: ProbeReport): InspectSelection[] {
   const b = native();
   const out: InspectSelection[] = [];
   for (const dev of report.devices) {
-    for (const op of ['forward', 'backward'] as const) {
+    for (const [op, dtype] of PROBE_ROWS) {
       for (const headDim of PROBE_HEADDIMS) {
         let selection: NativeSelection;
         try {
           selection = b.select({
-            op, device: dev.index, dtype: 'bfloat16', headDim, seqlenQ: 4096, seqlenK: 4096,
+            op, device: dev.index, dtype, headDim, seqlenQ: 4096, seqlenK: 4096,
             headsQ: 16, headsKV: 16, windowLeft: -1, windowRight: -1,
           });
         } catch (err) {
           selection = { path: 'none', kernelHeadDim: 0, reason: (err as Error).message };
         }
-        out.push({ device: dev.index, op, dtype: 'bfloat16', headDim, selection });
+        out.push({ device: dev.index, op, dtype, headDim, selection });
       }
     }
   }
@@ -270,15 +276,15 @@ export function inspect(argv: string[], print: (l: string) => void): number {
     print(`Device ${dev.index}: ${dev.name}`);
     print(`  capability ${dev.capability.join('.')}, ${dev.smCount} SMs, ${gib(dev.totalMemory)} total, ${gib(dev.freeMemory)} free`);
     print(`  kernel paths: ${dev.paths.length ? dev.paths.join(', ') : `none (${noGpuReason(report, dev.index)})`}`);
-    for (const op of ['forward', 'backward'] as const) {
+    for (const [op, dtype] of PROBE_ROWS) {
       const cells = sel
-        .filter((s) => s.device === dev.index && s.op === op)
+        .filter((s) => s.device === dev.index && s.op === op && s.dtype === dtype)
         .map((s) =>
           s.selection.path === 'none'
             ? `d${s.headDim}: none (${s.selection.reason})`
             : `d${s.headDim}: ${s.selection.path}${s.selection.kernelHeadDim !== s.headDim ? ` (d${s.selection.kernelHeadDim} kernel)` : ''}`,
         );
-      print(`  ${op === 'forward' ? 'fwd' : 'bwd'} bf16  ${cells.join('   ')}`);
+      print(`  ${op === 'forward' ? 'fwd' : 'bwd'} ${dtype === 'bfloat16' ? 'bf16' : 'fp8 '}  ${cells.join('   ')}`);
     }
     const dcells = decode
       .filter((x) => x.device === dev.index)

@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include "params.h"
+#include "sm90/fp8_workspace.h"
 
 namespace flashattn::sm90 {
 
@@ -27,14 +28,13 @@ constexpr int fp8_key_of_column(int c) {
   return 16 * (c / 16) + 8 * ((c % 4) / 2) + 2 * ((c % 16) / 4) + (c % 2);
 }
 
-// Keys per (b, h_k, row) of Vᵀ: s_k rounded up to the pass's 64-key tiles (at least one, so the
-// tensor map has a nonzero extent when s_k = 0).
-inline int fp8_vt_keys(int s_k) { return (s_k > 0 ? s_k + 63 : 64) / 64 * 64; }
-
-// Bytes of the Vᵀ workspace for request p (e4m3 v).
-inline size_t fp8_vt_bytes(const AttnParams& p) {
-  return static_cast<size_t>(p.b) * p.h_k * p.d * fp8_vt_keys(p.s_k);
+// The permutation is one: every key of a group of 32 stands for exactly one fragment column.
+constexpr bool fp8_key_order_is_permutation() {
+  unsigned seen = 0;
+  for (int c = 0; c < 32; ++c) seen |= 1u << fp8_key_of_column(c);
+  return seen == 0xffffffffu;
 }
+static_assert(fp8_key_order_is_permutation(), "fp8_key_of_column must permute 0..31");
 
 // Writes Vᵀ of p.v (b, s_k, h_k, d; strides multiples of 8 elements, base 8-byte aligned) to `vt`
 // (fp8_vt_bytes(p) bytes) on `stream`.
