@@ -14,6 +14,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include "api.h"
@@ -42,6 +43,8 @@ __global__ void fill_normal(T* __restrict__ p, size_t n, uint64_t seed) {
     const float x = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
     if constexpr (std::is_same_v<T, __half>) {
       p[i] = __float2half_rn(x);
+    } else if constexpr (std::is_same_v<T, __nv_fp8_storage_t>) {
+      p[i] = __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3);
     } else {
       p[i] = __float2bfloat16_rn(x);
     }
@@ -54,6 +57,8 @@ void fill_random(void* p, size_t n, DType dt, uint64_t seed, cudaStream_t stream
   if (n == 0) return;
   if (dt == DType::kFloat16) {
     fill_normal<__half><<<blocks, threads, 0, stream>>>(static_cast<__half*>(p), n, seed);
+  } else if (dt == DType::kFloat8E4M3) {
+    fill_normal<__nv_fp8_storage_t><<<blocks, threads, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(p), n, seed);
   } else {
     fill_normal<__nv_bfloat16><<<blocks, threads, 0, stream>>>(static_cast<__nv_bfloat16*>(p), n, seed);
   }
@@ -127,9 +132,12 @@ void time_runs(BenchResources& res, int warmup, int iters, const Run& run_once, 
 BenchResult bench(int device, const BenchRequest& req) {
   check(cudaSetDevice(device), "cudaSetDevice");
   AttnParams p = req.shape;
-  if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
-    fail(std::string("bench: the CUDA kernels take float16 or bfloat16, got ") + dtype_name(p.dtype));
+  const bool fp8 = p.dtype == DType::kFloat8E4M3;  // e4m3 forward, bf16 output, descales 1
+  if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16 && !fp8) {
+    fail(std::string("bench: the CUDA kernels take float16, bfloat16 or float8_e4m3, got ") + dtype_name(p.dtype));
   }
+  if (fp8 && (req.op != Op::kForward || req.naive)) fail("bench: float8_e4m3 times the (non-naive) forward only");
+  if (fp8) p.out_dtype = DType::kBFloat16;
   if (p.h_k <= 0) p.h_k = p.h;
   if (p.b <= 0 || p.s_q <= 0 || p.s_k <= 0 || p.h <= 0 || p.d <= 0 || p.h % p.h_k != 0) {
     fail("bench: sizes must be positive and heads a multiple of KV heads");
@@ -141,7 +149,7 @@ BenchResult bench(int device, const BenchRequest& req) {
 
   // Say what runs before allocating anything, so an unsupported request fails fast.
   BenchResult result;
-  const char* dt = p.dtype == DType::kFloat16 ? "fp16" : "bf16";
+  const char* dt = fp8 ? "fp8" : p.dtype == DType::kFloat16 ? "fp16" : "bf16";
   const plan::Plan sel = plan_for(req.op, p, device);
   if (req.naive) {
     result.kernel = "naive fwd d" + std::to_string(p.d) + " " + dt;
@@ -161,7 +169,7 @@ BenchResult bench(int device, const BenchRequest& req) {
   p.q = res.alloc(nq * elem, "q");
   p.k = res.alloc(nk * elem, "k");
   p.v = res.alloc(nk * elem, "v");
-  p.out = res.alloc(nq * elem, "out");
+  p.out = res.alloc(nq * (fp8 ? dtype_size(p.out_dtype) : elem), "out");
   p.lse = static_cast<float*>(res.alloc(sizeof(float) * static_cast<size_t>(p.b) * p.h * p.s_q, "lse"));
   fill_random(const_cast<void*>(p.q), nq, p.dtype, 1, res.stream);
   fill_random(const_cast<void*>(p.k), nk, p.dtype, 2, res.stream);

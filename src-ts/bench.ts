@@ -21,6 +21,9 @@ export interface BenchOptions {
   seqlens?: number[];
   headdims?: number[];
   dtype: 'bfloat16' | 'float16';
+  /** `--dtype fp8`: forward only, each config timed in float8_e4m3 (bf16 out, descales 1) beside
+   * our `dtype` forward and PyTorch's (in `dtype`). */
+  fp8?: boolean;
   /** Which masks: 'none', 'causal' (default both). */
   masks?: Array<'none' | 'causal'>;
   /** Ops to time (default both). */
@@ -191,16 +194,24 @@ function gpuSteps(opts: BenchOptions): Step[] {
   const seqlens = opts.seqlens ?? (opts.quick ? GPU_SEQLENS_QUICK : GPU_SEQLENS);
   const headdims = opts.headdims ?? (opts.quick ? GPU_HEADDIMS_QUICK : GPU_HEADDIMS);
   const masks = opts.masks ?? ['none', 'causal'];
-  const ops = opts.ops ?? ['fwd', 'bwd'];
+  const ops = opts.fp8 ? ['fwd' as const] : (opts.ops ?? ['fwd', 'bwd']);
   const warmup = opts.warmup ?? (opts.quick ? 2 : 5);
   const iters = opts.iters ?? (opts.quick ? 5 : 20);
   const b = native();
   const steps: Step[] = [];
 
-  const add = (impl: 'flash' | 'naive', op: 'fwd' | 'bwd', d: number, s: number, causal: boolean, window: [number, number]) => {
+  const add = (
+    impl: 'flash' | 'naive',
+    op: 'fwd' | 'bwd',
+    d: number,
+    s: number,
+    causal: boolean,
+    window: [number, number],
+    dtype: DType = opts.dtype,
+  ) => {
     const heads = Math.max(1, Math.round(opts.hidden / d));
     const batch = Math.max(1, Math.round(opts.tokens / s));
-    const row: BenchRow = { impl, op, dtype: opts.dtype, batch, seqlen: s, heads, headDim: d, causal, window };
+    const row: BenchRow = { impl, op, dtype, batch, seqlen: s, heads, headDim: d, causal, window };
     steps.push({
       row,
       run: async () => {
@@ -220,7 +231,7 @@ function gpuSteps(opts: BenchOptions): Step[] {
             op: op === 'fwd' ? 'forward' : 'backward',
             naive: impl === 'naive',
             device: opts.deviceIndex,
-            dtype: opts.dtype as NativeDType,
+            dtype: dtype as NativeDType,
             batch,
             seqlenQ: s,
             seqlenK: s,
@@ -251,6 +262,7 @@ function gpuSteps(opts: BenchOptions): Step[] {
       for (const mask of masks) {
         const causal = mask === 'causal';
         const window: [number, number] = causal ? [-1, 0] : [-1, -1];
+        if (opts.fp8) add('flash', 'fwd', d, s, causal, window, 'float8_e4m3');
         for (const op of ops) add('flash', op, d, s, causal, window);
         if (opts.naive && ops.includes('fwd')) add('naive', 'fwd', d, s, causal, window);
       }
@@ -262,6 +274,7 @@ function gpuSteps(opts: BenchOptions): Step[] {
       const haveCausal = seqlens.includes(WINDOW_SEQLEN) && masks.includes('causal');
       for (const op of ops) {
         if (!haveCausal) add('flash', op, d, WINDOW_SEQLEN, true, [-1, 0]);
+        if (opts.fp8) add('flash', op, d, WINDOW_SEQLEN, true, WINDOW, 'float8_e4m3');
         add('flash', op, d, WINDOW_SEQLEN, true, WINDOW);
       }
     }
@@ -339,7 +352,7 @@ function runTorch(
   opts: BenchOptions,
 ): { rows: BenchRow[]; info: Record<string, unknown> } {
   const configs = rows
-    .filter((r) => r.impl === 'flash' && r.window[0] < 0)
+    .filter((r) => r.impl === 'flash' && r.window[0] < 0 && r.dtype === opts.dtype)
     .map((r) => ({ op: r.op, batch: r.batch, seqlen: r.seqlen, heads: r.heads, headDim: r.headDim, causal: r.causal }));
   const input = {
     dtype: opts.dtype,
@@ -429,7 +442,9 @@ function printGpuTable(report: BenchReport, print: (l: string) => void): void {
     print('');
     print(`sliding window [${WINDOW[0]}, ${WINDOW[1]}] vs causal at seqlen ${WINDOW_SEQLEN}:`);
     for (const w of windowed) {
-      const c = ours.find((x) => x.op === w.op && x.headDim === w.headDim && x.seqlen === w.seqlen && x.causal && x.window[0] < 0);
+      const c = ours.find(
+        (x) => x.op === w.op && x.dtype === w.dtype && x.headDim === w.headDim && x.seqlen === w.seqlen && x.causal && x.window[0] < 0,
+      );
       const speed = w.ms !== undefined && c?.ms !== undefined ? `${(c.ms / w.ms).toFixed(2)}x faster than causal` : '-';
       print(`  ${w.op} d${w.headDim}: ${w.ms?.toFixed(3) ?? '-'} ms vs causal ${c?.ms?.toFixed(3) ?? '-'} ms (${speed})`);
     }
@@ -447,6 +462,14 @@ function printGpuTable(report: BenchReport, print: (l: string) => void): void {
     print('ratio = torch ms / our ms (> 1: flashattn is faster). Geometric means:');
     for (const [k, v] of Object.entries(report.ratios)) print(`  ${k}: ${v.toFixed(3)}x`);
   }
+  const fp8 = ours.filter((r) => r.dtype === 'float8_e4m3' && r.ms !== undefined);
+  if (fp8.length) {
+    const rs = fp8.flatMap((r) => {
+      const b = ours.find((x) => x.dtype !== 'float8_e4m3' && sameConfig(x, r));
+      return b?.ms !== undefined ? [b.ms / r.ms!] : [];
+    });
+    if (rs.length) print(`fp8 fwd vs our ${shortDtype(report.config.dtype as DType)} fwd, geometric mean of ms ratios: ${geomean(rs).toFixed(3)}x`);
+  }
 }
 
 function ratios(ours: BenchRow[], torch: BenchRow[]): Record<string, number> {
@@ -454,7 +477,7 @@ function ratios(ours: BenchRow[], torch: BenchRow[]): Record<string, number> {
   for (const impl of ['torch-flash', 'torch-cudnn'] as const) {
     for (const op of ['fwd', 'bwd'] as const) {
       const rs: number[] = [];
-      for (const r of ours.filter((x) => x.impl === 'flash' && x.op === op && x.ms !== undefined)) {
+      for (const r of ours.filter((x) => x.impl === 'flash' && x.op === op && x.ms !== undefined && x.dtype !== 'float8_e4m3')) {
         const t = torch.find((x) => x.impl === impl && sameConfig(x, r));
         if (t?.ms !== undefined && r.ms) rs.push(t.ms / r.ms);
       }
@@ -626,6 +649,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       backend: 'cuda',
       device: opts.deviceIndex,
       dtype: opts.dtype,
+      fp8: opts.fp8 ?? false,
       tokens: opts.tokens,
       hidden: opts.hidden,
       seqlens: opts.seqlens ?? (opts.quick ? GPU_SEQLENS_QUICK : GPU_SEQLENS),

@@ -29,7 +29,8 @@ bench options:
   --quick                 Fewer shapes and iterations
   --seqlens 512,1024,...  Sequence lengths (GPU default 512..16384; CPU default 512..4096)
   --headdims 64,128,...   Head dims, multiples of 8 up to 256 (GPU default 64,128,256; CPU default 64)
-  --dtype bf16|fp16       GPU dtype (default bf16; the CPU bench uses float32)
+  --dtype bf16|fp16|fp8   GPU dtype (default bf16; the CPU bench uses float32). fp8: the float8_e4m3
+                          forward (Hopper) beside our bf16 forward and PyTorch's bf16 on each shape
   --masks none,causal     Which masks (default both)
   --ops fwd,bwd           Which passes (default both)
   --iters N --warmup N    Timed and warm-up iterations per row
@@ -138,7 +139,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         const d = next();
         if (d === 'bf16' || d === 'bfloat16') opts.dtype = 'bfloat16';
         else if (d === 'fp16' || d === 'float16') opts.dtype = 'float16';
-        else throw new UsageError(`--dtype must be bf16 or fp16; got '${d ?? ''}'`);
+        else if (d === 'fp8' || d === 'float8_e4m3') opts.fp8 = true;
+        else throw new UsageError(`--dtype must be bf16, fp16 or fp8; got '${d ?? ''}'`);
         break;
       }
       case '--masks': opts.masks = choiceList(flag, next(), ['none', 'causal'] as const); break;
@@ -172,15 +174,22 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         throw new UsageError(`unknown option '${a}' for bench (flashattn --help lists them)`);
     }
   }
+  if (opts.fp8 && opts.decode) throw new UsageError('--dtype fp8 times the forward; the decode kernels take bf16 or fp16');
   return opts;
 }
 
 const PROBE_HEADDIMS = [64, 128, 256];
+/** The (op, dtype) rows `inspect` shows per device: fp8 (e4m3, Hopper) is forward only. */
+const PROBE_ROWS = [
+  ['forward', 'bfloat16'],
+  ['forward', 'float8_e4m3'],
+  ['backward', 'bfloat16'],
+] as const;
 
 interface InspectSelection {
   device: number;
   op: 'forward' | 'backward';
-  dtype: 'bfloat16';
+  dtype: 'bfloat16' | 'float8_e4m3';
   headDim: number;
   selection: NativeSelection;
 }
@@ -189,18 +198,18 @@ function selections(report: ProbeReport): InspectSelection[] {
   const b = native();
   const out: InspectSelection[] = [];
   for (const dev of report.devices) {
-    for (const op of ['forward', 'backward'] as const) {
+    for (const [op, dtype] of PROBE_ROWS) {
       for (const headDim of PROBE_HEADDIMS) {
         let selection: NativeSelection;
         try {
           selection = b.select({
-            op, device: dev.index, dtype: 'bfloat16', headDim, seqlenQ: 4096, seqlenK: 4096,
+            op, device: dev.index, dtype, headDim, seqlenQ: 4096, seqlenK: 4096,
             headsQ: 16, headsKV: 16, windowLeft: -1, windowRight: -1,
           });
         } catch (err) {
           selection = { path: 'none', kernelHeadDim: 0, reason: (err as Error).message };
         }
-        out.push({ device: dev.index, op, dtype: 'bfloat16', headDim, selection });
+        out.push({ device: dev.index, op, dtype, headDim, selection });
       }
     }
   }
@@ -276,15 +285,15 @@ export function inspect(argv: string[], print: (l: string) => void): number {
     print(`Device ${dev.index}: ${dev.name}`);
     print(`  capability ${dev.capability.join('.')}, ${dev.smCount} SMs, ${gib(dev.totalMemory)} total, ${gib(dev.freeMemory)} free`);
     print(`  kernel paths: ${dev.paths.length ? dev.paths.join(', ') : `none (${noGpuReason(report, dev.index)})`}`);
-    for (const op of ['forward', 'backward'] as const) {
+    for (const [op, dtype] of PROBE_ROWS) {
       const cells = sel
-        .filter((s) => s.device === dev.index && s.op === op)
+        .filter((s) => s.device === dev.index && s.op === op && s.dtype === dtype)
         .map((s) =>
           s.selection.path === 'none'
             ? `d${s.headDim}: none (${s.selection.reason})`
             : `d${s.headDim}: ${s.selection.path}${s.selection.kernelHeadDim !== s.headDim ? ` (d${s.selection.kernelHeadDim} kernel)` : ''}`,
         );
-      print(`  ${op === 'forward' ? 'fwd' : 'bwd'} bf16  ${cells.join('   ')}`);
+      print(`  ${op === 'forward' ? 'fwd' : 'bwd'} ${dtype === 'bfloat16' ? 'bf16' : 'fp8 '}  ${cells.join('   ')}`);
     }
     const dcells = decode
       .filter((x) => x.device === dev.index)

@@ -39,8 +39,14 @@ describe('flashattn bench arguments', () => {
   it('rejects unknown options and bad values', () => {
     expect(() => parseBenchArgs(['--bogus'])).toThrow(/unknown option '--bogus'/);
     expect(() => parseBenchArgs(['--seqlens', '512,abc'])).toThrow(/positive integers/);
-    expect(() => parseBenchArgs(['--dtype', 'fp32'])).toThrow(/bf16 or fp16/);
+    expect(() => parseBenchArgs(['--dtype', 'fp32'])).toThrow(/bf16, fp16 or fp8/);
     expect(() => parseBenchArgs(['--path', 'sm70'])).toThrow(/--path must be sm80 or sm90; got 'sm70'/);
+    expect(() => parseBenchArgs(['--dtype', 'fp8', '--decode'])).toThrow(/--dtype fp8 times the forward/);
+  });
+  it('--dtype fp8 times the e4m3 forward beside our bf16 forward', () => {
+    const o = parseBenchArgs(['--dtype', 'fp8']);
+    expect(o.fp8).toBe(true);
+    expect(o.dtype).toBe('bfloat16');
   });
   it('refuses head dims no kernel takes before running anything', () => {
     expect(() => parseBenchArgs(['--headdims', '63'])).toThrow(/--headdims: head dims must be multiples of 8 up to 256; got 63/);

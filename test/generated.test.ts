@@ -13,7 +13,7 @@ describe('cuda/generated/', () => {
   it('has one file per (path, pass, head dim, dtype) in one naming convention', () => {
     const names = [...render().keys()].filter((n) => n.endsWith('.cu'));
     expect(names.length).toBe(TABLE.reduce((n, f) => n + f.headDims.length * f.dtypes.length, 0));
-    for (const n of names) expect(n).toMatch(/^sm(80|90)_(fwd|bwd)_d\d+_(fp16|bf16)\.cu$/);
+    for (const n of names) expect(n).toMatch(/^sm(80|90)_(fwd|bwd)_d\d+_(e4m3_)?(fp16|bf16)\.cu$/);
   });
 
   it('covers every head dim the plan dispatches to', () => {

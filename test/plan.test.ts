@@ -90,7 +90,13 @@ describe('the plan for every capability and build', () => {
   });
 
   it('float8_e4m3 needs the sm90 forward; float32 is the CPU backend\'s', () => {
-    expect(ask([9, 0], '80;90a', { dtype: 'float8_e4m3' })).toMatchObject({ path: 'none', reason: expect.stringMatching(/float8_e4m3 needs the sm90 forward/) });
+    if (HAS_SM90) {
+      // The e4m3 forward, with its Vᵀ workspace: b · h_k · d · (s_k rounded up to 64) bytes.
+      const p = ask([9, 0], '80;90a', { dtype: 'float8_e4m3', batch: 2 });
+      expect(p).toMatchObject({ path: 'sm90', kernelHeadDim: 128, workspaceBytes: 2 * 8 * 128 * 512 });
+    } else {
+      expect(ask([9, 0], '80;90a', { dtype: 'float8_e4m3' })).toMatchObject({ path: 'none', reason: expect.stringMatching(/float8_e4m3 needs the sm90 forward/) });
+    }
     expect(ask([8, 9], '80', { dtype: 'float8_e4m3' }).reason).toMatch(/float8_e4m3 needs the sm90 forward/);
     expect(ask([8, 0], '80', { dtype: 'float32' })).toMatchObject({ path: 'none', reason: expect.stringMatching(/float32 runs on the CPU/) });
   });

@@ -85,7 +85,8 @@ void fill_host(std::mt19937_64& rng, int n, DType dt, std::vector<double>& val, 
 }
 
 // float64 reference and "naive in dtype" (P rounded to dt before P·V, O rounded to dt).
-void reference(const Case& c, float scale, HostData& hd) {
+// round_p, if given, rounds P instead (the e4m3 harness: P as the fp8 kernel stores it).
+void reference(const Case& c, float scale, HostData& hd, double (*round_p)(double) = nullptr) {
   const int64_t rows = static_cast<int64_t>(c.b) * c.h * c.s_q;
   hd.o_ref.assign(static_cast<size_t>(c.b) * c.s_q * c.h * c.d, 0.0);
   hd.o_naive.assign(hd.o_ref.size(), 0.0);
@@ -128,7 +129,7 @@ void reference(const Case& c, float scale, HostData& hd) {
       for (int j = lo; j < hi; ++j) {
         const double* vr = &hd.v[((static_cast<size_t>(b) * c.s_k + j) * c.h_k + hk) * c.d];
         const double pj = p[j] / sum;
-        const double pn = round_to(pj, c.dt);
+        const double pn = round_p ? round_p(pj) : round_to(pj, c.dt);
         for (int x = 0; x < c.d; ++x) {
           acc[x] += pj * vr[x];
           accn[x] += pn * vr[x];
@@ -157,17 +158,21 @@ struct DeviceCase {
   }
 };
 
-void upload(const std::vector<uint16_t>& bits, int b, int s, int heads, int d, const Strides& st, void* dst) {
-  std::vector<uint16_t> stage(static_cast<size_t>(b) * s * heads * d);
+// Element bits (uint16_t, or uint8_t for e4m3) from logical (b, s, heads, d) into the layout `st`.
+template <typename Bits>
+void upload(const std::vector<Bits>& bits, int b, int s, int heads, int d, const Strides& st, void* dst) {
+  std::vector<Bits> stage(static_cast<size_t>(b) * s * heads * d);
   for (int bi = 0; bi < b; ++bi)
     for (int si = 0; si < s; ++si)
       for (int hi = 0; hi < heads; ++hi)
         for (int x = 0; x < d; ++x)
           stage[bi * st.batch + si * st.row + hi * st.head + x] = bits[((static_cast<size_t>(bi) * s + si) * heads + hi) * d + x];
-  CK(cudaMemcpy(dst, stage.data(), stage.size() * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dst, stage.data(), stage.size() * sizeof(Bits), cudaMemcpyHostToDevice));
 }
 
-void make_device_case(const Case& c, float scale, const HostData& hd, DeviceCase& dc) {
+// Sizes, mask and strides of case c in dc.p, and device buffers for q, k, v (`in_bytes` per
+// element) and o (2 bytes), lse; nothing uploaded yet.
+void alloc_device_case(const Case& c, float scale, int in_bytes, DeviceCase& dc) {
   AttnParams& p = dc.p;
   p.b = c.b; p.s_q = c.s_q; p.s_k = c.s_k; p.h = c.h; p.h_k = c.h_k; p.d = c.d;
   p.dtype = c.dt; p.scale = scale; p.window_left = c.wl; p.window_right = c.wr;
@@ -177,15 +182,20 @@ void make_device_case(const Case& c, float scale, const HostData& hd, DeviceCase
   p.v_stride = p.k_stride;
   dc.nq = static_cast<size_t>(c.b) * c.s_q * c.h * c.d;
   dc.nk = static_cast<size_t>(c.b) * c.s_k * c.h_k * c.d;
-  CK(cudaMalloc(&dc.q, dc.nq * 2));
-  CK(cudaMalloc(&dc.k, dc.nk * 2));
-  CK(cudaMalloc(&dc.v, dc.nk * 2));
+  CK(cudaMalloc(&dc.q, dc.nq * in_bytes));
+  CK(cudaMalloc(&dc.k, dc.nk * in_bytes));
+  CK(cudaMalloc(&dc.v, dc.nk * in_bytes));
   CK(cudaMalloc(&dc.o, dc.nq * 2));
   CK(cudaMalloc(&dc.lse, sizeof(float) * c.b * c.h * c.s_q));
+  p.q = dc.q; p.k = dc.k; p.v = dc.v; p.out = dc.o; p.lse = dc.lse;
+}
+
+void make_device_case(const Case& c, float scale, const HostData& hd, DeviceCase& dc) {
+  alloc_device_case(c, scale, 2, dc);
+  const AttnParams& p = dc.p;
   upload(hd.qb, c.b, c.s_q, c.h, c.d, p.q_stride, dc.q);
   upload(hd.kb, c.b, c.s_k, c.h_k, c.d, p.k_stride, dc.k);
   upload(hd.vb, c.b, c.s_k, c.h_k, c.d, p.v_stride, dc.v);
-  p.q = dc.q; p.k = dc.k; p.v = dc.v; p.out = dc.o; p.lse = dc.lse;
 }
 
 void poison(DeviceCase& dc, const Case& c) {

@@ -9,4 +9,10 @@ extern template void launch_fwd<sm80::Fp16, 128>(const AttnParams&, cudaStream_t
 extern template void launch_fwd<sm80::Bf16, 128>(const AttnParams&, cudaStream_t);
 extern template void launch_fwd<sm80::Fp16, 256>(const AttnParams&, cudaStream_t);
 extern template void launch_fwd<sm80::Bf16, 256>(const AttnParams&, cudaStream_t);
+extern template void launch_fwd_fp8<sm80::Bf16, 64>(const AttnParams&, const void*, cudaStream_t);
+extern template void launch_fwd_fp8<sm80::Fp16, 64>(const AttnParams&, const void*, cudaStream_t);
+extern template void launch_fwd_fp8<sm80::Bf16, 128>(const AttnParams&, const void*, cudaStream_t);
+extern template void launch_fwd_fp8<sm80::Fp16, 128>(const AttnParams&, const void*, cudaStream_t);
+extern template void launch_fwd_fp8<sm80::Bf16, 256>(const AttnParams&, const void*, cudaStream_t);
+extern template void launch_fwd_fp8<sm80::Fp16, 256>(const AttnParams&, const void*, cudaStream_t);
 }  // namespace flashattn::sm90

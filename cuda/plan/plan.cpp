@@ -5,6 +5,7 @@
 #include <string>
 
 #include "plan/sm80_table.h"
+#include "sm90/fp8_workspace.h"
 
 #if FLASHATTN_WITH_SM90
 #include "sm90/api.h"
@@ -204,6 +205,7 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
     plan.kernel_head_dim = p.d;
 #endif
     if (op == Op::kBackward && p.b > 0) plan.workspace_bytes = sm90_backward_workspace_bytes(p);
+    if (p.dtype == DType::kFloat8E4M3 && p.b > 0) plan.workspace_bytes = sm90::fp8_vt_bytes(p);  // Vᵀ (fp8_vt.h)
     return plan;
   }
   if (p.dtype == DType::kFloat8E4M3) {

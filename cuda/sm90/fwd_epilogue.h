@@ -21,9 +21,10 @@ namespace flashattn::sm90 {
 //   - LSE = round(m·scale) + ln l. The max's own p is exactly 1 (fwd_softmax.h), so a one-hot row
 //     (large inputs) has l = 1 and LSE = round(m·scale) exactly; the backward recomputes
 //     P = exp(round(S·scale) - LSE), which for it is exactly 1.
+// `sc` (tile_scale in fwd_kernel.cuh): the LSE's score scale and shift, and O's factor (v descale).
 template <typename Elem, int kN, typename WorkTile>
-__device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN], SoftmaxState& st, const WorkTile& w,
-                                             const int (&row)[2], int lane) {
+__device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN], SoftmaxState& st, const OutScale& sc,
+                                             const WorkTile& w, const int (&row)[2], int lane) {
   using T = typename Elem::T;
   float inv[2];
   bool empty[2];
@@ -33,7 +34,7 @@ __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN],
     int lo, hi;
     key_range(row[r], w.s_q, w.s_k, p.window_left, p.window_right, &lo, &hi);
     empty[r] = lo >= hi;
-    inv[r] = empty[r] ? 0.f : 1.f / st.l[r];
+    inv[r] = empty[r] ? 0.f : sc.o_mul / st.l[r];
   }
   T* const o_bh = static_cast<T*>(p.o) + w.batch * p.o_batch + w.head * p.o_head;
 #pragma unroll
@@ -50,7 +51,7 @@ __device__ __forceinline__ void store_output(const FwdParams& p, float (&o)[kN],
     if (lane % 4 == 0) {
       const float m = st.m[r], l = st.l[r];
       p.lse[w.lse0 + row[r]] =
-          empty[r] ? kNegInf : l > 0.f ? __fmul_rn(m, p.scale) + logf(l) : __int_as_float(0x7fc00000);  // NaN
+          empty[r] ? kNegInf : l > 0.f ? __fmul_rn(m, sc.lse_scale) + logf(l) - sc.lse_shift : __int_as_float(0x7fc00000);  // NaN
     }
   }
 }

@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "sm90/api.h"
+#include "sm90/fp8_vt.h"
 #include "sm90/fwd_launch.cuh"
 #include "sm90/tma_map.h"
 
@@ -46,8 +47,12 @@ bool sm90_forward_covers(const AttnParams& p, std::string* why) {
     if (why) *why = msg;
     return false;
   };
-  if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
-    return no(std::string("sm90 forward runs float16 and bfloat16, not ") + dtype_name(p.dtype));
+  const bool fp8 = p.dtype == DType::kFloat8E4M3;
+  if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16 && !fp8) {
+    return no(std::string("sm90 forward runs float16, bfloat16 and float8_e4m3, not ") + dtype_name(p.dtype));
+  }
+  if (fp8 && p.out_dtype != DType::kBFloat16 && p.out_dtype != DType::kFloat16) {
+    return no(std::string("sm90 fp8 forward writes bfloat16 or float16 output, not ") + dtype_name(p.out_dtype));
   }
   if (fwd_kernel_head_dim(p.d) == 0) return no("sm90 forward needs a head dim that is a multiple of 8, at most 256");
   if (p.b < 0 || p.s_q < 0 || p.s_k < 0 || p.h <= 0 || p.h_k <= 0 || p.h % p.h_k != 0) {
@@ -78,10 +83,11 @@ bool sm90_forward_covers(const AttnParams& p, std::string* why) {
     const char* name;
   } ops[3] = {{p.q_stride, p.s_q, p.h, "q"}, {p.k_stride, p.s_k, p.h_k, "k"}, {p.v_stride, p.s_k, p.h_k, "v"}};
   const int maps_b = p.varlen() ? 1 : p.b;  // varlen maps have no batch dim
+  const int eb = dtype_size(p.dtype);
   for (const auto& op : ops) {
-    if (!stride_ok(op.st.row, op.s) || !stride_ok(op.st.head, op.heads) || !stride_ok(op.st.batch, maps_b)) {
+    if (!stride_ok(op.st.row, op.s, eb) || !stride_ok(op.st.head, op.heads, eb) || !stride_ok(op.st.batch, maps_b, eb)) {
       return no(std::string("sm90 forward: the copy engine needs ") + op.name +
-                "'s row, head and batch strides to be positive multiples of 8 elements (16 bytes)");
+                "'s row, head and batch strides to be positive multiples of 16 bytes");
     }
   }
   // The epilogue stores two elements (4 bytes) at a time.
@@ -92,12 +98,25 @@ bool sm90_forward_covers(const AttnParams& p, std::string* why) {
   return true;
 }
 
-FwdParams make_fwd_params(const AttnParams& p, int block_n) {
+FwdParams make_fwd_params(const AttnParams& p, int block_n, const void* vt, int head_dim) {
   FwdParams f{};
   const int maps_b = p.varlen() ? 1 : p.b;  // varlen: one packed (d, total, heads) tensor per operand
   f.tma_q = make_map(p.q, p.dtype, maps_b, p.s_q, p.h, p.d, p.q_stride, 128, "q");
   f.tma_k = make_map(p.k, p.dtype, maps_b, p.s_k, p.h_k, p.d, p.k_stride, block_n, "k");
-  f.tma_v = make_map(p.v, p.dtype, maps_b, p.s_k, p.h_k, p.d, p.v_stride, block_n, "v");
+  if (p.dtype == DType::kFloat8E4M3) {
+    if (!vt) cuda::fail("sm90 fp8 forward: no Vᵀ workspace");
+    const int keys = fp8_vt_keys(p.s_k);
+    Strides vt_st;  // (b, h_k, d, keys) as (b, s = d rows, heads = h_k, keys)
+    vt_st.row = keys;
+    vt_st.head = static_cast<int64_t>(p.d) * keys;
+    vt_st.batch = static_cast<int64_t>(p.h_k) * p.d * keys;
+    f.tma_v = make_map(vt, p.dtype, p.b, p.d, p.h_k, keys, vt_st, head_dim, "v transposed");
+  } else {
+    f.tma_v = make_map(p.v, p.dtype, maps_b, p.s_k, p.h_k, p.d, p.v_stride, block_n, "v");
+  }
+  f.q_descale = p.q_descale;
+  f.k_descale = p.k_descale;
+  f.v_descale = p.v_descale;
   f.o = p.out;
   f.lse = p.lse;
   f.o_batch = p.varlen() ? 0 : p.o_stride.batch;
@@ -132,6 +151,7 @@ void sm90_forward(const AttnParams& p, cudaStream_t stream) {
   std::string why;
   if (!sm90_forward_covers(p, &why)) cuda::fail(why);
   if (p.b == 0 || p.s_q == 0) return;  // varlen: no sequence has queries
+  if (p.dtype == DType::kFloat8E4M3) return sm90_forward_fp8(p, stream);
   const bool bf16 = p.dtype == DType::kBFloat16;
   switch (fwd_kernel_head_dim(p.d)) {
     case 64: return bf16 ? launch_fwd<sm80::Bf16, 64>(p, stream) : launch_fwd<sm80::Fp16, 64>(p, stream);

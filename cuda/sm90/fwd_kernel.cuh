@@ -11,6 +11,13 @@
 //                   O += P V    wgmma, P from registers (bf16/fp16), V from shared memory (N-major)
 //                   epilogue    O / l and LSE straight from registers (fwd_epilogue.h)
 //
+// e4m3 operands (FwdTile::kElemBytes == 1, Elem = E4m3, Out = the output's bf16/fp16): the same
+// kernel with k32 QGMMA for both products. fp8 wgmma takes B K-major only, so V arrives as Vᵀ
+// (fp8_vt.h: (d, keys) per (b, h_k), written by a pass before the kernel, keys permuted inside each
+// 32 so the S accumulators pack into P's A fragments without shuffles). P is e4m3 in [0, 256]
+// (exp2 offset by kFp8PLog2 = 8, folded back through l and the LSE), scores carry the q and k
+// descales, O the v descale.
+//
 // Overlap inside a warpgroup: at key block j the consumer issues S_j = Q K_jᵀ, then O += P_{j-1}
 // V_{j-1}, and runs the softmax of S_j while the P V product is still on the tensor cores; O is
 // rescaled (once per row per block) only after that product has landed. Between the two
@@ -47,7 +54,7 @@ struct FwdSmem {
   __device__ __forceinline__ explicit FwdSmem(uint32_t base)
       : q(base), k(base + Tile::kOffK), v(base + Tile::kOffV), bars(base + Tile::kOffBars) {}
   __device__ __forceinline__ uint32_t k_stage(int s) const { return k + s * Tile::kKVBytes; }
-  __device__ __forceinline__ uint32_t v_stage(int s) const { return v + s * Tile::kKVBytes; }
+  __device__ __forceinline__ uint32_t v_stage(int s) const { return v + s * Tile::kVBytes; }
   __device__ __forceinline__ uint32_t q_full() const { return bars; }
   __device__ __forceinline__ uint32_t q_empty() const { return bars + 8; }
   __device__ __forceinline__ uint32_t k_full(int s) const { return bars + 8 * (2 + s); }
@@ -149,7 +156,7 @@ __device__ __forceinline__ void produce(const FwdParams& p, const FwdSmem<Tile>&
     mbar_arrive_expect_tx(sm.q_full(), Tile::kQBytes);
 #pragma unroll
     for (int c = 0; c < Tile::kPanels; ++c) {
-      tma_load_4d(sm.q + c * Tile::kQPanelBytes, &p.tma_q, sm.q_full(), 64 * c, w.q0 + w.m0, w.head, w.batch);
+      tma_load_4d(sm.q + c * Tile::kQPanelBytes, &p.tma_q, sm.q_full(), Tile::kPanelElems * c, w.q0 + w.m0, w.head, w.batch);
     }
     for (int n = kb.n_end - 1; n >= kb.n_begin; --n, ++it) {
       const int s = stage_of<Tile>(it);
@@ -158,13 +165,19 @@ __device__ __forceinline__ void produce(const FwdParams& p, const FwdSmem<Tile>&
       mbar_arrive_expect_tx(sm.k_full(s), Tile::kKVBytes);
 #pragma unroll
       for (int c = 0; c < Tile::kPanels; ++c) {
-        tma_load_4d(sm.k_stage(s) + c * Tile::kKVPanelBytes, &p.tma_k, sm.k_full(s), 64 * c, w.k0 + n * Tile::kBlockN, head_k, w.batch);
+        tma_load_4d(sm.k_stage(s) + c * Tile::kKVPanelBytes, &p.tma_k, sm.k_full(s), Tile::kPanelElems * c, w.k0 + n * Tile::kBlockN,
+                    head_k, w.batch);
       }
       mbar_wait(sm.v_empty(s), free_parity);
-      mbar_arrive_expect_tx(sm.v_full(s), Tile::kKVBytes);
+      mbar_arrive_expect_tx(sm.v_full(s), Tile::kVBytes);
+      if constexpr (Tile::kFp8) {  // Vᵀ: keys innermost, all D rows in one box
+        tma_load_4d(sm.v_stage(s), &p.tma_v, sm.v_full(s), w.k0 + n * Tile::kBlockN, 0, head_k, w.batch);
+      } else {
 #pragma unroll
-      for (int c = 0; c < Tile::kPanels; ++c) {
-        tma_load_4d(sm.v_stage(s) + c * Tile::kKVPanelBytes, &p.tma_v, sm.v_full(s), 64 * c, w.k0 + n * Tile::kBlockN, head_k, w.batch);
+        for (int c = 0; c < Tile::kPanels; ++c) {
+          tma_load_4d(sm.v_stage(s) + c * Tile::kKVPanelBytes, &p.tma_v, sm.v_full(s), 64 * c, w.k0 + n * Tile::kBlockN, head_k,
+                      w.batch);
+        }
       }
     }
     ++q_round;
@@ -193,15 +206,34 @@ struct Turns {
   }
 };
 
+// The score scale, O factor and LSE terms of one (batch, head): the softmax scale alone, or for
+// e4m3 operands times the descales (null pointers meaning 1), with P's exp2 offset.
+template <typename Tile>
+__device__ __forceinline__ OutScale tile_scale(const FwdParams& p, int batch, int head) {
+  OutScale os{p.scale, p.scale_log2, 1.f, 0.f};
+  if constexpr (Tile::kFp8) {
+    const int bh = batch * p.h + head, bhk = batch * (p.h / p.group) + head / p.group;
+    const float qk = (p.q_descale ? p.q_descale[bh] : 1.f) * (p.k_descale ? p.k_descale[bhk] : 1.f);
+    os.lse_scale = p.scale * qk;
+    os.scale_log2 = p.scale_log2 * qk;
+    os.o_mul = p.v_descale ? p.v_descale[bhk] : 1.f;
+    os.lse_shift = kFp8PLog2 * kLn2;
+  }
+  return os;
+}
+
 // One work tile of one consumer warpgroup. `it` is the ring counter (advanced past this tile's
 // key blocks), q_round the number of earlier tiles that loaded Q.
-template <typename Tile, typename Elem>
+template <typename Tile, typename Elem, typename Out>
 __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<Tile>& sm, const WorkTile& w, int& it,
                                              int q_round) {
-  const int m0 = w.m0;
+  const int m0 = w.m0, head = w.head, batch = w.batch;  // batch: 0 in varlen (which takes no e4m3)
   const KeyBlocks kb = key_blocks<Tile>(p, w);
   constexpr int D = Tile::kHeadDim, N = Tile::kBlockN;
   constexpr int kS = N / 2, kO = D / 2;  // accumulator registers per thread
+  constexpr int kKeyStep = 32 / Tile::kElemBytes;          // keys per P·V wgmma
+  constexpr int kQkSteps = Tile::kPanels * 4;              // 32-byte reduction steps of Q Kᵀ
+  constexpr int kPLog2 = Tile::kFp8 ? kFp8PLog2 : 0;
   const int t = threadIdx.x - kWarpgroupThreads;
   const int wg = t / kWarpgroupThreads;  // 0 or 1: which 64 rows
   const int warp = (t % kWarpgroupThreads) / 32, lane = t % 32;
@@ -220,23 +252,28 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
   if (kb.empty()) {  // no row of this tile sees a key
     int row[2];
     rows(row);
-    store_output<Elem>(p, o, st, w, row, lane);
+    store_output<Out>(p, o, st, tile_scale<Tile>(p, batch, head), w, row, lane);
     return;
   }
 
   const uint32_t q_rows = sm.q + wg * 64 * 128;  // this warpgroup's 64 rows inside each Q panel
   float s[kS];
-  uint32_t pa[N / 16][4];
+  uint32_t pa[N / kKeyStep][4];
   float corr[2];
+  const float scale_log2 = tile_scale<Tile>(p, batch, head).scale_log2;
 
   auto issue_qk = [&](int stage) {
     const uint32_t q_tile = opaque(q_rows), k_tile = opaque(sm.k_stage(stage));
     fence_operands(s);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      Wgmma<N, Elem>::template ss<0>(s, desc_k_major(q_tile, kk, Tile::kQPanelBytes), desc_k_major(k_tile, kk, Tile::kKVPanelBytes),
-                                     kk > 0);
+    for (int kk = 0; kk < kQkSteps; ++kk) {
+      const uint64_t a = desc_k_major(q_tile, kk, Tile::kQPanelBytes), b = desc_k_major(k_tile, kk, Tile::kKVPanelBytes);
+      if constexpr (Tile::kFp8) {
+        Wgmma<N, Elem>::ss(s, a, b, kk > 0);
+      } else {
+        Wgmma<N, Elem>::template ss<0>(s, a, b, kk > 0);
+      }
     }
     wgmma_commit();
   };
@@ -246,8 +283,12 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
     fence_operands(pa);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < N / 16; ++kk) {
-      Wgmma<D, Elem>::template rs<1>(o, pa[kk], desc_n_major(v_tile, kk, Tile::kKVPanelBytes), 1);
+    for (int kk = 0; kk < N / kKeyStep; ++kk) {
+      if constexpr (Tile::kFp8) {  // Vᵀ: K-major, one panel of kBlockN keys
+        Wgmma<D, Elem>::rs(o, pa[kk], desc_k_major(v_tile, kk, Tile::kVBytes), 1);
+      } else {
+        Wgmma<D, Elem>::template rs<1>(o, pa[kk], desc_n_major(v_tile, kk, Tile::kKVPanelBytes), 1);
+      }
     }
     wgmma_commit();
   };
@@ -276,7 +317,7 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
   fence_operands(s);
   release(sm.k_empty(stage_of<Tile>(it)), lane);
   mask_if_needed(n);
-  online_softmax<true>(s, st, p.scale_log2, corr);
+  online_softmax<true, kPLog2>(s, st, scale_log2, corr);
   to_operand_a<Elem>(s, pa);
 
   for (--n, ++it; n >= kb.n_begin; --n, ++it) {
@@ -291,7 +332,7 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
     fence_operands(s);
     release(sm.k_empty(cur), lane);
     mask_if_needed(n);
-    online_softmax<false>(s, st, p.scale_log2, corr);
+    online_softmax<false, kPLog2>(s, st, scale_log2, corr);
     wgmma_wait<0>();
     fence_operands(o);
     fence_operands(pa);
@@ -312,7 +353,7 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
 
   int row[2];
   rows(row);
-  store_output<Elem>(p, o, st, w, row, lane);
+  store_output<Out>(p, o, st, tile_scale<Tile>(p, batch, head), w, row, lane);
 }
 
 // grid: one block per work tile, or (persistent) fewer blocks that each take every
@@ -321,7 +362,9 @@ __device__ __forceinline__ void consume_tile(const FwdParams& p, const FwdSmem<T
 // wgmma and setmaxnreg exist only in the sm_90a target. A build that also compiles this file for
 // other targets (CMake's arch list applies to every source it globs) gets an empty body there;
 // dispatch never launches it off capability 9.0, and a launch that did would trap, not misbehave.
-template <typename Tile, typename Elem>
+// Elem: the operands' type (sm80::Bf16, sm80::Fp16 or E4m3); Out: the output's (Elem for 16-bit
+// operands, sm80::Bf16 or sm80::Fp16 for e4m3).
+template <typename Tile, typename Elem, typename Out = Elem>
 __global__ void __launch_bounds__(Tile::kThreads, 1) fwd_kernel(const __grid_constant__ FwdParams p) {
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __trap();
@@ -351,7 +394,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1) fwd_kernel(const __grid_con
     for (int t = blockIdx.x; t < p.tiles; t += gridDim.x) {
       const WorkTile w = work_tile(p, t);
       const int before = it;
-      consume_tile<Tile, Elem>(p, sm, w, it, q_round);
+      consume_tile<Tile, Elem, Out>(p, sm, w, it, q_round);
       q_round += it != before;  // tiles without keys load no Q
     }
   }

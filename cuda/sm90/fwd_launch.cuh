@@ -37,31 +37,62 @@ struct FwdConfig<256> {
   using Masked = FwdTile<256, 80, 2>;
 };
 
+// e4m3 operands: 128-key blocks (one Vᵀ panel per stage, fwd_params.h), same two-tile rule.
+template <int D>
+struct FwdFp8Config;
+template <>
+struct FwdFp8Config<64> {
+  using Full = FwdTile<64, 128, 3, true, 1>;
+  using Masked = FwdTile<64, 128, 3, true, 1>;
+};
+template <>
+struct FwdFp8Config<128> {
+  using Full = FwdTile<128, 128, 2, true, 1>;
+  using Masked = FwdTile<128, 128, 2, true, 1>;
+};
+template <>
+struct FwdFp8Config<256> {
+  using Full = FwdTile<256, 128, 2, true, 1>;
+  using Masked = FwdTile<256, 128, 2, true, 1>;
+};
+
 // Builds the kernel's parameters (tensor maps included) for tile shape `block_n` (fwd_host.cu).
-FwdParams make_fwd_params(const AttnParams& p, int block_n);
+// e4m3 requests pass the Vᵀ workspace (fp8_vt.h) and the compiled head dim D.
+FwdParams make_fwd_params(const AttnParams& p, int block_n, const void* vt = nullptr, int head_dim = 0);
 
 // Blocks to launch for `tiles` work tiles: one each, or (persistent) one per SM at most.
 int fwd_grid(int tiles, bool persistent);
 
-template <typename Tile, typename Elem>
-void launch_fwd_tile(const AttnParams& p, cudaStream_t stream, bool persistent) {
-  const FwdParams params = make_fwd_params(p, Tile::kBlockN);
+template <typename Tile, typename Elem, typename Out = Elem>
+void launch_fwd_tile(const AttnParams& p, cudaStream_t stream, bool persistent, const void* vt = nullptr) {
+  const FwdParams params = make_fwd_params(p, Tile::kBlockN, vt, Tile::kHeadDim);
   if (params.tiles == 0) return;  // varlen: no sequence has queries
-  auto kernel = fwd_kernel<Tile, Elem>;
+  auto kernel = fwd_kernel<Tile, Elem, Out>;
   cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes),
                   "cudaFuncSetAttribute(sm90 forward shared memory)");
   kernel<<<fwd_grid(params.tiles, persistent), Tile::kThreads, Tile::kSmemBytes, stream>>>(params);
   cuda::check(cudaGetLastError(), "sm90 forward kernel launch");
 }
 
-template <typename Elem, int D>
-void launch_fwd(const AttnParams& p, cudaStream_t stream) {
+template <typename Config, typename Elem, typename Out>
+void launch_fwd_config(const AttnParams& p, cudaStream_t stream, const void* vt) {
   const bool masked = p.window_left >= 0 || p.window_right >= 0;
   if (masked) {
-    launch_fwd_tile<typename FwdConfig<D>::Masked, Elem>(p, stream, false);
+    launch_fwd_tile<typename Config::Masked, Elem, Out>(p, stream, false, vt);
   } else {
-    launch_fwd_tile<typename FwdConfig<D>::Full, Elem>(p, stream, true);
+    launch_fwd_tile<typename Config::Full, Elem, Out>(p, stream, true, vt);
   }
+}
+
+template <typename Elem, int D>
+void launch_fwd(const AttnParams& p, cudaStream_t stream) {
+  launch_fwd_config<FwdConfig<D>, Elem, Elem>(p, stream, nullptr);
+}
+
+// e4m3 q, k, v with Vᵀ already written to `vt` (fp8_vt.h); Out is the output's type.
+template <typename Out, int D>
+void launch_fwd_fp8(const AttnParams& p, const void* vt, cudaStream_t stream) {
+  launch_fwd_config<FwdFp8Config<D>, E4m3, Out>(p, stream, vt);
 }
 
 

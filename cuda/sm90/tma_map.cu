@@ -31,29 +31,34 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 
 // A stride the copy engine accepts: a positive multiple of 16 bytes below 2^40. A dim of extent 1
 // never steps, so any stride does; it is replaced by a valid one.
-bool stride_ok(int64_t stride_elems, int extent) {
+bool stride_ok(int64_t stride_elems, int extent, int elem_bytes) {
   if (extent <= 1) return true;
-  const int64_t bytes = stride_elems * 2;
+  const int64_t bytes = stride_elems * elem_bytes;
   return bytes > 0 && bytes % 16 == 0 && bytes < (int64_t{1} << 40);
 }
 
 // Tensor map of one (b, s, heads, d) operand, as the 4-D tensor (d, s, heads, b) with element
-// strides (1, row, head, batch); box (64, rows, 1, 1), 128-byte swizzle, zero fill out of bounds.
+// strides (1, row, head, batch); box (one 128-byte panel: 64 16-bit or 128 e4m3 columns, rows,
+// 1, 1), 128-byte swizzle, zero fill out of bounds. The e4m3 Vᵀ map is the same call with
+// (d, s) = (keys, d rows) and box_rows = the compiled head dim.
 CUtensorMap make_map(const void* base, DType dt, int b, int s, int heads, int d, const Strides& st, int box_rows,
                      const char* what) {
   CUtensorMap map;
   std::memset(&map, 0, sizeof map);
   const PFN_cuTensorMapEncodeTiled_v12000 encode = encode_fn();
   if (!encode) cuda::fail("sm90: the CUDA driver offers no cuTensorMapEncodeTiled (driver too old?)");
-  const int64_t fallback = static_cast<int64_t>(d) * 8;  // any multiple of 16 bytes
+  const int bytes = dtype_size(dt);
+  const int64_t fallback = static_cast<int64_t>(d) * 16 / bytes;  // d * 16 bytes: any multiple of 16 bytes
   cuuint64_t dims[4] = {static_cast<cuuint64_t>(d), static_cast<cuuint64_t>(s > 0 ? s : 1), static_cast<cuuint64_t>(heads),
                         static_cast<cuuint64_t>(b)};
-  cuuint64_t strides[3] = {static_cast<cuuint64_t>((s > 1 ? st.row : fallback) * 2),
-                           static_cast<cuuint64_t>((heads > 1 ? st.head : fallback) * 2),
-                           static_cast<cuuint64_t>((b > 1 ? st.batch : fallback) * 2)};
-  cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
+  cuuint64_t strides[3] = {static_cast<cuuint64_t>((s > 1 ? st.row : fallback) * bytes),
+                           static_cast<cuuint64_t>((heads > 1 ? st.head : fallback) * bytes),
+                           static_cast<cuuint64_t>((b > 1 ? st.batch : fallback) * bytes)};
+  cuuint32_t box[4] = {static_cast<cuuint32_t>(128 / bytes), static_cast<cuuint32_t>(box_rows), 1, 1};
   cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  const CUtensorMapDataType type = dt == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const CUtensorMapDataType type = dt == DType::kFloat8E4M3  ? CU_TENSOR_MAP_DATA_TYPE_UINT8
+                                   : dt == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                             : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const CUresult r = encode(&map, type, 4, const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {

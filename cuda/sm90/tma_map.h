@@ -13,12 +13,12 @@ namespace flashattn::sm90 {
 bool aligned16(const void* ptr);
 
 // A stride the copy engine accepts: a positive multiple of 16 bytes below 2^40 (any stride for a
-// dim of extent <= 1, which never steps).
-bool stride_ok(int64_t stride_elems, int extent);
+// dim of extent <= 1, which never steps), for elements of elem_bytes.
+bool stride_ok(int64_t stride_elems, int extent, int elem_bytes = 2);
 
-// Tensor map of one 16-bit (b, s, heads, d) operand, as the 4-D tensor (d, s, heads, b) with
-// element strides (1, row, head, batch); box (64, box_rows, 1, 1), 128-byte swizzle, zero fill out
-// of bounds. Throws cuda::Error when the driver refuses it.
+// Tensor map of one (b, s, heads, d) operand (16-bit or e4m3), as the 4-D tensor (d, s, heads, b)
+// with element strides (1, row, head, batch); box (one 128-byte panel of columns, box_rows, 1, 1),
+// 128-byte swizzle, zero fill out of bounds. Throws cuda::Error when the driver refuses it.
 CUtensorMap make_map(const void* base, DType dt, int b, int s, int heads, int d, const Strides& st, int box_rows,
                      const char* what);
 
