@@ -128,6 +128,23 @@ inline void set_contiguous_strides(AttnParams& p) {
   p.dv_stride = p.k_stride;
 }
 
+// The compiled head dim (of `dims`, ascending) that runs head dim d: the next larger one, for
+// any d % 8 == 0; 0 when none does. Every kernel family's rule (plan/sm80_table.h, sm90/api.h).
+template <int N>
+constexpr int next_compiled_head_dim(int d, const int (&dims)[N]) {
+  if (d <= 0 || d % 8 != 0) return 0;
+  for (int k : dims) {
+    if (d <= k) return k;
+  }
+  return 0;
+}
+
+// A window side at least s_q + s_k wide excludes no key: it is unbounded (-1). Normalizing keeps
+// every index sum of the kernels inside int and lets them skip the window tests.
+inline int normalized_window_side(int side, int s_q, int s_k) {
+  return side < 0 || side >= static_cast<long long>(s_q) + s_k ? -1 : side;
+}
+
 // The key range [lo, hi) that query row i may see, after the window, clamped to [0, s_k).
 // lo >= hi means the row sees nothing. Shared by the CPU backend and the kernels' tile skipping.
 #if defined(__CUDACC__)

@@ -43,22 +43,7 @@ void run_check(std::mt19937_64& rng) {
   for (int d : dims) {
     for (DType dt : {DType::kFloat16, DType::kBFloat16}) {
       const int khd = flashattn::sm80::kernel_head_dim(d);
-      std::vector<Case> cases = {
-          {2, 17, 17, 2, 2, d, -1, -1},       // tiny, no mask
-          {1, 1, 1000, 4, 2, d, -1, 0},       // s_q 1, causal, GQA 2
-          {1, 1000, 17, 8, 1, d, -1, 0},      // MQA, causal with s_q > s_k: rows < 983 see no key
-          {1, 1000, 300, 16, 2, d, 10, 10},   // GQA 8, window leaving rows < 690 with no key
-          {1, 1, 1, 1, 1, d, -1, -1},         // one query, one key
-      };
-      // The long cases rotate over the combos to bound the CPU reference's time.
-      switch (rot++ % 4) {
-        case 0: cases.push_back({1, 4097, 1000, 2, 1, d, 256, 0}); break;   // window, s_q > s_k
-        case 1: cases.push_back({1, 1000, 4097, 2, 2, d, -1, -1}); break;   // s_q < s_k, none
-        case 2: cases.push_back({2, 1000, 4097, 2, 1, d, -1, 0}); break;    // causal, s_q < s_k
-        case 3: cases.push_back({1, 4097, 1000, 4, 1, d, -1, -1}); break;   // MQA, s_q > s_k
-      }
-      if (d == 128 && dt == DType::kBFloat16) cases.push_back({1, 4097, 4097, 1, 1, d, -1, 0});
-      for (const Case& c : cases) {
+      for (const Case& c : check_cases(d, dt, rot)) {
         Inputs in;
         in.c = c;
         in.dt = dt;

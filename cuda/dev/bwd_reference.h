@@ -417,6 +417,27 @@ void check_case(const Inputs& in, int khd, std::function<void(const AttnParams&,
 }
 
 
+// The correctness cases of one (head dim, dtype): small shapes that cover every mask, GQA/MQA
+// and s_q != s_k, plus one long case that rotates over four shapes (counted by `rot`) to bound the
+// CPU reference's time, plus a long causal one at d128 bf16.
+std::vector<Case> check_cases(int d, DType dt, int& rot) {
+  std::vector<Case> cases = {
+      {2, 17, 17, 2, 2, d, -1, -1},       // tiny, no mask
+      {1, 1, 1000, 4, 2, d, -1, 0},       // s_q 1, causal, GQA 2
+      {1, 1000, 17, 8, 1, d, -1, 0},      // MQA, causal with s_q > s_k: rows < 983 see no key
+      {1, 1000, 300, 16, 2, d, 10, 10},   // GQA 8, window leaving rows < 690 with no key
+      {1, 1, 1, 1, 1, d, -1, -1},         // one query, one key
+  };
+  switch (rot++ % 4) {
+    case 0: cases.push_back({1, 4097, 1000, 2, 1, d, 256, 0}); break;   // window, s_q > s_k
+    case 1: cases.push_back({1, 1000, 4097, 2, 2, d, -1, -1}); break;   // s_q < s_k, none
+    case 2: cases.push_back({2, 1000, 4097, 2, 1, d, -1, 0}); break;    // causal, s_q < s_k
+    case 3: cases.push_back({1, 4097, 1000, 4, 1, d, -1, -1}); break;   // MQA, s_q > s_k
+  }
+  if (d == 128 && dt == DType::kBFloat16) cases.push_back({1, 4097, 4097, 1, 1, d, -1, 0});
+  return cases;
+}
+
 // ---- timing ---------------------------------------------------------------------------------
 __global__ void fill_kernel(uint16_t* x, size_t n, uint32_t seed) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;

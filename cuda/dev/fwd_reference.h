@@ -67,6 +67,30 @@ struct Case {
   }
 };
 
+// The grid of correctness cases the sm90 harnesses walk: head dims 64, 128, 256, 32, 96, 192; two
+// dtypes (in the order given); no mask, causal, a window; with {s_q, s_k} pairs (tails of one row,
+// of a block, odd lengths, s_q > s_k, which leaves rows empty under a causal mask, and s_q < s_k),
+// head ratios (MHA, GQA, MQA) and windows rotating over the cases. f(case, n) gets each with its
+// index n.
+template <typename F>
+void for_each_grid_case(DType first, DType second, F&& f) {
+  const int pairs[][2] = {{1, 1}, {17, 17}, {1000, 1000}, {17, 1000}, {1000, 17}, {129, 300}, {300, 129}, {1, 1000}};
+  const int heads[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 3}};
+  const int wins[][2] = {{50, 7}, {0, 0}, {200, -1}, {-1, 30}, {128, 0}, {3, 100}};
+  int n = 0;
+  for (int d : {64, 128, 256, 32, 96, 192})
+    for (DType dt : {first, second})
+      for (int m = 0; m < 3; ++m) {
+        const int* sp = pairs[n % 8];
+        const int* hh = heads[n % 4];
+        Case c{1 + n % 2, sp[0], sp[1], hh[0], hh[1], d, dt, -1, -1, n % 3 == 2};
+        if (m == 1) { c.wl = -1; c.wr = 0; }
+        if (m == 2) { c.wl = wins[n % 6][0]; c.wr = wins[n % 6][1]; }
+        f(c, n);
+        ++n;
+      }
+}
+
 struct HostData {
   std::vector<double> q, k, v;          // logical (b, s, heads, d), values exactly representable in dt
   std::vector<uint16_t> qb, kb, vb;     // same, as dtype bits

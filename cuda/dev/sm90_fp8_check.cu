@@ -123,21 +123,7 @@ std::vector<Fp8Case> fp8_cases(bool small) {
     cs.push_back({{2, 1100, 300, 8, 2, 128, bf16, -1, 0, false}, true});  // blocks walk several tiles
     return cs;
   }
-  const int pairs[][2] = {{1, 1}, {17, 17}, {1000, 1000}, {17, 1000}, {1000, 17}, {129, 300}, {300, 129}, {1, 1000}};
-  const int heads[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 3}};
-  const int wins[][2] = {{50, 7}, {0, 0}, {200, -1}, {-1, 30}, {128, 0}, {3, 100}};
-  int n = 0;
-  for (int d : {64, 128, 256, 32, 96, 192})
-    for (DType dt : {bf16, fp16})
-      for (int m = 0; m < 3; ++m) {
-        const int* sp = pairs[n % 8];
-        const int* hh = heads[n % 4];
-        Case c{1 + n % 2, sp[0], sp[1], hh[0], hh[1], d, dt, -1, -1, n % 3 == 2};
-        if (m == 1) { c.wl = -1; c.wr = 0; }
-        if (m == 2) { c.wl = wins[n % 6][0]; c.wr = wins[n % 6][1]; }
-        cs.push_back({c, n % 2 == 0});
-        ++n;
-      }
+  for_each_grid_case(bf16, fp16, [&](const Case& c, int n) { cs.push_back({c, n % 2 == 0}); });
   for (int d : {64, 128, 256}) {
     cs.push_back({{1, 1000, 1000, 2, 1, d, bf16, -1, -1, false}, true});
     cs.push_back({{1, 1000, 1000, 2, 2, d, bf16, -1, 0, true}, true});

@@ -122,23 +122,7 @@ std::vector<Case> sm90_cases(bool small) {
     cs.push_back({2, 1100, 300, 8, 2, 64, bf16, -1, 0, false});  // 144 tiles: blocks take several
     return cs;
   }
-  // {s_q, s_k} pairs: tails of one row, of a block, odd lengths, s_q > s_k (empty rows under a
-  // causal mask) and s_q < s_k.
-  const int pairs[][2] = {{1, 1}, {17, 17}, {1000, 1000}, {17, 1000}, {1000, 17}, {129, 300}, {300, 129}, {1, 1000}};
-  const int heads[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 3}};            // MHA, GQA, MQA
-  const int wins[][2] = {{50, 7}, {0, 0}, {200, -1}, {-1, 30}, {128, 0}, {3, 100}};
-  int n = 0;
-  for (int d : {64, 128, 256, 32, 96, 192})
-    for (DType dt : {fp16, bf16})
-      for (int m = 0; m < 3; ++m) {
-        const int* sp = pairs[n % 8];
-        const int* hh = heads[n % 4];
-        Case c{1 + n % 2, sp[0], sp[1], hh[0], hh[1], d, dt, -1, -1, n % 3 == 2};
-        if (m == 1) { c.wl = -1; c.wr = 0; }
-        if (m == 2) { c.wl = wins[n % 6][0]; c.wr = wins[n % 6][1]; }
-        cs.push_back(c);
-        ++n;
-      }
+  for_each_grid_case(fp16, bf16, [&](const Case& c, int) { cs.push_back(c); });
   // Every head dim and dtype on the length-1000 square with each mask, and longer ones.
   for (int d : {64, 128, 256})
     for (DType dt : {fp16, bf16}) {

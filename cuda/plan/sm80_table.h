@@ -17,13 +17,7 @@ namespace flashattn::plan::sm80 {
 constexpr int kHeadDims[] = {32, 64, 96, 128, 192, 256};
 
 // The compiled head dim that runs head dim d, or 0 when none does.
-constexpr int kernel_head_dim(int d) {
-  if (d <= 0 || d % 8 != 0) return 0;
-  for (int k : kHeadDims) {
-    if (d <= k) return k;
-  }
-  return 0;
-}
+constexpr int kernel_head_dim(int d) { return next_compiled_head_dim(d, kHeadDims); }
 
 // Dynamic shared memory of one forward block: FwdConfig<hd>::{Full, Masked, Compact}::kSmemBytes.
 constexpr size_t fwd_smem_bytes(int kernel_hd, Sm80Tile tile) {

@@ -45,11 +45,8 @@ inline void set_smem(Kernel kernel, size_t bytes) {
 template <typename E, typename Cfg>
 void run(const AttnParams& p_in, cudaStream_t stream) {
   AttnParams p = p_in;
-  // Window sides at least s_q + s_k wide are unbounded: normalizing them keeps every index sum in
-  // the kernels inside int (and lets a block skip the window tests).
-  const long long span = static_cast<long long>(p.s_q) + p.s_k;
-  if (p.window_left < 0 || p.window_left >= span) p.window_left = -1;
-  if (p.window_right < 0 || p.window_right >= span) p.window_right = -1;
+  p.window_left = normalized_window_side(p.window_left, p.s_q, p.s_k);
+  p.window_right = normalized_window_side(p.window_right, p.s_q, p.s_k);
 
   const int optin = smem_optin();
   const int main_stages = pick_stages(Cfg::main_smem(1), Cfg::main_smem(2), optin, "the backward main kernel");

@@ -14,15 +14,7 @@ namespace flashattn::sm90 {
 
 // Head dims with a compiled forward; any d % 8 == 0 <= 256 runs on the next larger one.
 constexpr int kFwdHeadDims[] = {64, 128, 256};
-
-// The compiled head dim that runs head dim d, or 0 when none does.
-inline int fwd_kernel_head_dim(int d) {
-  if (d <= 0 || d % 8 != 0) return 0;
-  for (int k : kFwdHeadDims) {
-    if (d <= k) return k;
-  }
-  return 0;
-}
+inline int fwd_kernel_head_dim(int d) { return next_compiled_head_dim(d, kFwdHeadDims); }
 
 // Whether sm90_forward runs this request (dtype, head dim, sizes, strides and pointer alignment
 // the copy engine accepts). When not, *why (if given) says what is missing. Does not look at the
@@ -32,14 +24,7 @@ bool sm90_forward_covers(const AttnParams& p, std::string* why);
 // Head dims with a compiled backward (dK and dV of 64 keys live in registers: D <= 128); any
 // d % 8 == 0 <= 128 runs on the next larger one.
 constexpr int kBwdHeadDims[] = {64, 128};
-
-inline int bwd_kernel_head_dim(int d) {
-  if (d <= 0 || d % 8 != 0) return 0;
-  for (int k : kBwdHeadDims) {
-    if (d <= k) return k;
-  }
-  return 0;
-}
+inline int bwd_kernel_head_dim(int d) { return next_compiled_head_dim(d, kBwdHeadDims); }
 
 // Whether sm90_backward runs this request (dtype, head dim, not deterministic, strides and
 // alignment the copy engine takes); *why says what is missing when not. Like

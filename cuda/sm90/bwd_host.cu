@@ -41,7 +41,7 @@ bool sm90_backward_covers(const AttnParams& p, std::string* why) {
               {p.o_stride, p.s_q, p.h, "out"},
               {p.do_stride, p.s_q, p.h, "dout"}};
   for (const auto& op : ops) {
-    if (!stride_ok(op.st.row, op.s) || !stride_ok(op.st.head, op.heads) || !stride_ok(op.st.batch, p.b)) {
+    if (!strides_ok(op.st, op.s, op.heads, p.b)) {
       return no(std::string("sm90 backward: the copy engine needs ") + op.name +
                 "'s row, head and batch strides to be positive multiples of 8 elements (16 bytes)");
     }
@@ -66,7 +66,7 @@ BwdParams make_bwd_params(const AttnParams& p, float* workspace, int block_n) {
   b.tma_o = make_map(p.out, p.dtype, p.b, p.s_q, p.h, p.d, p.o_stride, kBwdBlockM, "out");
   b.tma_k = make_map(p.k, p.dtype, p.b, p.s_k, p.h_k, p.d, p.k_stride, block_n, "k");
   b.tma_v = make_map(p.v, p.dtype, p.b, p.s_k, p.h_k, p.d, p.v_stride, block_n, "v");
-  b.s_q_pad = (p.s_q + kBwdRowPad - 1) / kBwdRowPad * kBwdRowPad;
+  b.s_q_pad = bwd_rows_padded(p.s_q);
   const size_t rows = static_cast<size_t>(p.b) * p.h * b.s_q_pad;
   b.lse = p.lse;
   b.lse2 = workspace;
@@ -90,11 +90,8 @@ BwdParams make_bwd_params(const AttnParams& p, float* workspace, int block_n) {
   b.h_k = p.h_k;
   b.d = p.d;
   b.group = p.h / p.h_k;
-  // Window sides at least s_q + s_k wide are unbounded: normalizing them keeps every index sum
-  // inside int.
-  const long long span = static_cast<long long>(p.s_q) + p.s_k;
-  b.window_left = p.window_left < 0 || p.window_left >= span ? -1 : p.window_left;
-  b.window_right = p.window_right < 0 || p.window_right >= span ? -1 : p.window_right;
+  b.window_left = normalized_window_side(p.window_left, p.s_q, p.s_k);
+  b.window_right = normalized_window_side(p.window_right, p.s_q, p.s_k);
   b.scale = p.scale;
   b.scale_log2 = p.scale * kLog2e;
   return b;

@@ -90,11 +90,6 @@ __device__ __forceinline__ QueryBlocks query_blocks(const BwdParams& p, int n0, 
   return qb;
 }
 
-template <typename Tile>
-__device__ __forceinline__ int bwd_stage(int it) { return it % Tile::kStages; }
-template <typename Tile>
-__device__ __forceinline__ uint32_t bwd_parity(int it) { return (it / Tile::kStages) & 1; }
-
 // The dQ accumulator of one (batch, head, query block) holds 64 x D floats in the order the main
 // kernel's threads hold them: thread (warpgroup x, warp w, lane l) owns, for each 8-column block c
 // of its kDq columns, the float4 {row 16w + l/4: columns 8c + 2(l%4) + {0,1}; row + 8: the same}
@@ -197,8 +192,8 @@ __device__ __forceinline__ void bwd_produce(const BwdParams& p, const BwdSmem<Ti
     const int head = head_k * p.group + gi;
     const int64_t rows = (static_cast<int64_t>(batch) * p.h + head) * p.s_q_pad;
     for (int m = qb.m_begin; m < qb.m_end; ++m, ++it) {
-      const int s = bwd_stage<Tile>(it);
-      mbar_wait(sm.q_empty(s), bwd_parity<Tile>(it) ^ 1);
+      const int s = stage_of<Tile>(it);
+      mbar_wait(sm.q_empty(s), parity_of<Tile>(it) ^ 1);
       mbar_arrive_expect_tx(sm.q_full(s), 2 * Tile::kQBytes + 2 * Tile::kRowFloatsBytes);
       const int m0 = m * Tile::kBlockM;
 #pragma unroll
@@ -260,9 +255,9 @@ __device__ __forceinline__ void bwd_consume(const BwdParams& p, const BwdSmem<Ti
     for (int gi = 0; gi < p.group; ++gi) {
       const int head = head_k * p.group + gi;
       for (int m = qb.m_begin; m < qb.m_end; ++m, ++it) {
-        const int s = bwd_stage<Tile>(it);
+        const int s = stage_of<Tile>(it);
         const int m0 = m * Tile::kBlockM;
-        mbar_wait(sm.q_full(s), bwd_parity<Tile>(it));
+        mbar_wait(sm.q_full(s), parity_of<Tile>(it));
 
         // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (64 keys x 64 queries each), two commit groups: P is formed
         // while dPᵀ is still on the tensor cores, and dV = Pᵀ dO is issued before dPᵀ is waited on.
@@ -373,25 +368,21 @@ __device__ __forceinline__ void bwd_consume(const BwdParams& p, const BwdSmem<Ti
         named_barrier_sync(1, Tile::kConsumerWarpgroups * kWarpgroupThreads);
 
         // dQ (64 queries x kDq columns) = dS K: A = dS, M-major (rows of dSᵀ are keys); B = K,
-        // N-major. Columns >= 128: this warpgroup's 64 columns over all keys; D = 64: all columns
-        // over this warpgroup's own keys (the two partials meet in the accumulator).
+        // N-major. D >= 128 (kDqSplitCols): this warpgroup's 64 columns (K's panel wg) over all
+        // kBlockN keys; D = 64: all columns over this warpgroup's own 64 keys (rows 64 wg of dS and
+        // K; the two partials meet in the accumulator).
         float dq[kDq / 2];
         {
           const uint32_t dst = opaque(sm.ds(buf)), kt = opaque(sm.k());
           fence_operands(dq);
           wgmma_fence();
-          if constexpr (Tile::kDqSplitCols) {
+          constexpr int kKeySteps = (Tile::kDqSplitCols ? Tile::kBlockN : 64) / 16;
+          const uint32_t ds_keys = Tile::kDqSplitCols ? dst : dst + wg * 64 * 128;
+          const uint32_t k_part = kt + (Tile::kDqSplitCols ? wg * Tile::kKVPanelBytes : wg * 64 * 128);
 #pragma unroll
-            for (int kk = 0; kk < Tile::kBlockN / 16; ++kk) {
-              Wgmma<kDq, Elem>::template ss<1, 1>(dq, desc_n_major(dst, kk, Tile::kDSBytes),
-                                                   desc_n_major(kt + wg * Tile::kKVPanelBytes, kk, Tile::kKVPanelBytes), kk > 0);
-            }
-          } else {
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk) {
-              Wgmma<kDq, Elem>::template ss<1, 1>(dq, desc_n_major(dst + wg * 64 * 128, kk, Tile::kDSBytes),
-                                                   desc_n_major(kt + wg * 64 * 128, kk, Tile::kKVPanelBytes), kk > 0);
-            }
+          for (int kk = 0; kk < kKeySteps; ++kk) {
+            Wgmma<kDq, Elem>::template ss<1, 1>(dq, desc_n_major(ds_keys, kk, Tile::kDSBytes),
+                                                 desc_n_major(k_part, kk, Tile::kKVPanelBytes), kk > 0);
           }
           wgmma_commit();
           wgmma_wait<0>();  // dV, dK and dQ have landed: Q, dO (and this dS buffer) are free

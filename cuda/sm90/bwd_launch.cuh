@@ -24,8 +24,7 @@ struct BwdConfig {
 
 // Float32 workspace of a request: LSE and D rows, then the dQ accumulator (bwd_params.h).
 inline size_t bwd_workspace_floats(const AttnParams& p, int kernel_head_dim) {
-  const size_t s_q_pad = (static_cast<size_t>(p.s_q) + kBwdRowPad - 1) / kBwdRowPad * kBwdRowPad;
-  const size_t rows = static_cast<size_t>(p.b) * p.h * s_q_pad;
+  const size_t rows = static_cast<size_t>(p.b) * p.h * bwd_rows_padded(p.s_q);
   return rows * (2 + static_cast<size_t>(kernel_head_dim));
 }
 

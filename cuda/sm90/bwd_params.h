@@ -11,6 +11,9 @@ namespace flashattn::sm90 {
 constexpr int kBwdBlockM = 64;
 constexpr int kBwdRowPad = 128;
 
+// Rows of the float32 workspaces per (batch, head): s_q rounded up to kBwdRowPad.
+inline int bwd_rows_padded(int s_q) { return (s_q + kBwdRowPad - 1) / kBwdRowPad * kBwdRowPad; }
+
 // Built from AttnParams on the host (bwd_host.cu); one __grid_constant__ parameter.
 struct BwdParams {
   CUtensorMap tma_q;   // (d, s_q, h,   b), box (64, kBwdBlockM)

@@ -85,7 +85,7 @@ bool sm90_forward_covers(const AttnParams& p, std::string* why) {
   const int maps_b = p.varlen() ? 1 : p.b;  // varlen maps have no batch dim
   const int eb = dtype_size(p.dtype);
   for (const auto& op : ops) {
-    if (!stride_ok(op.st.row, op.s, eb) || !stride_ok(op.st.head, op.heads, eb) || !stride_ok(op.st.batch, maps_b, eb)) {
+    if (!strides_ok(op.st, op.s, op.heads, maps_b, eb)) {
       return no(std::string("sm90 forward: the copy engine needs ") + op.name +
                 "'s row, head and batch strides to be positive multiples of 16 bytes");
     }

@@ -131,13 +131,6 @@ __device__ __forceinline__ KeyBlocks key_blocks(const FwdParams& p, const WorkTi
   return kb;
 }
 
-// Ring slot and phase parity of the it-th key block this block has visited (counted across
-// its work tiles, by producer and consumers alike).
-template <typename Tile>
-__device__ __forceinline__ int stage_of(int it) { return it % Tile::kStages; }
-template <typename Tile>
-__device__ __forceinline__ uint32_t parity_of(int it) { return (it / Tile::kStages) & 1; }
-
 // ---- producer -----------------------------------------------------------------------------
 // Per work tile: Q once the consumers have released the previous tile's Q, then K and V of each
 // key block, newest first, into the ring as slots free up. Tiles without keys load nothing.

@@ -43,4 +43,11 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// Ring slot and phase parity of the it-th fill of a ring of Tile::kStages buffers (counted the same
+// way by the producer and the consumers).
+template <typename Tile>
+__device__ __forceinline__ int stage_of(int it) { return it % Tile::kStages; }
+template <typename Tile>
+__device__ __forceinline__ uint32_t parity_of(int it) { return (it / Tile::kStages) & 1; }
+
 }  // namespace flashattn::sm90

@@ -37,6 +37,10 @@ bool stride_ok(int64_t stride_elems, int extent, int elem_bytes) {
   return bytes > 0 && bytes % 16 == 0 && bytes < (int64_t{1} << 40);
 }
 
+bool strides_ok(const Strides& st, int s, int heads, int b, int elem_bytes) {
+  return stride_ok(st.row, s, elem_bytes) && stride_ok(st.head, heads, elem_bytes) && stride_ok(st.batch, b, elem_bytes);
+}
+
 // Tensor map of one (b, s, heads, d) operand, as the 4-D tensor (d, s, heads, b) with element
 // strides (1, row, head, batch); box (one 128-byte panel: 64 16-bit or 128 e4m3 columns, rows,
 // 1, 1), 128-byte swizzle, zero fill out of bounds. The e4m3 Vᵀ map is the same call with

@@ -16,6 +16,9 @@ bool aligned16(const void* ptr);
 // dim of extent <= 1, which never steps), for elements of elem_bytes.
 bool stride_ok(int64_t stride_elems, int extent, int elem_bytes = 2);
 
+// stride_ok for the row, head and batch strides of one (b, s, heads, d) operand.
+bool strides_ok(const Strides& st, int s, int heads, int b, int elem_bytes = 2);
+
 // Tensor map of one (b, s, heads, d) operand (16-bit or e4m3), as the 4-D tensor (d, s, heads, b)
 // with element strides (1, row, head, batch); box (one 128-byte panel of columns, box_rows, 1, 1),
 // 128-byte swizzle, zero fill out of bounds. Throws cuda::Error when the driver refuses it.
