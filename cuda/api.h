@@ -109,6 +109,12 @@ void* event_acquire(int device);
 void event_release(int device, void* event) noexcept;
 void event_record(int device, void* event, Stream stream);
 int event_query(void* event, std::string* why) noexcept;
+// FLASHATTN_TRACE's GPU clock: a timing event recorded on `stream` now, from a per-device pool;
+// timing_elapsed_us reads the GPU time between two of them once both have completed (0 if it
+// cannot); release gives one back.
+void* timing_event_record(int device, Stream stream);
+double timing_elapsed_us(void* from, void* to) noexcept;
+void timing_event_release(int device, void* event) noexcept;
 void copy_to_device(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void copy_to_host(int device, void* dst, const void* src, size_t bytes, Stream stream);
 void fill_bytes(int device, void* dst, int value, size_t bytes, Stream stream);

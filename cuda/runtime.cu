@@ -448,44 +448,81 @@ void pinned_free(void* ptr) noexcept {
 
 namespace {
 
+// Idle events per device, of one kind: completion events (timing disabled) or FLASHATTN_TRACE's
+// timing events.
 struct EventPool {
+  explicit EventPool(unsigned f) : flags(f) {}
+  const unsigned flags;
   std::mutex mu;
   std::vector<std::vector<cudaEvent_t>> idle;  // per device
+
+  cudaEvent_t acquire(int device) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (device < static_cast<int>(idle.size()) && !idle[device].empty()) {
+        cudaEvent_t e = idle[device].back();
+        idle[device].pop_back();
+        return e;
+      }
+    }
+    use_device(device);
+    cudaEvent_t e = nullptr;
+    FA_CUDA_CHECK(cudaEventCreateWithFlags(&e, flags));
+    return e;
+  }
+
+  void release(int device, cudaEvent_t e) noexcept {
+    if (e == nullptr) return;
+    try {
+      std::lock_guard<std::mutex> lock(mu);
+      if (device >= static_cast<int>(idle.size())) idle.resize(device + 1);
+      idle[device].push_back(e);
+    } catch (...) {
+      (void)cudaEventDestroy(e);
+    }
+  }
 };
 
-EventPool& event_pool() {
-  static auto* p = new EventPool();  // never destroyed
+EventPool& completion_events() {
+  static auto* p = new EventPool(cudaEventDisableTiming);  // never destroyed
+  return *p;
+}
+
+EventPool& timing_events() {
+  static auto* p = new EventPool(cudaEventDefault);  // never destroyed
   return *p;
 }
 
 }  // namespace
 
-void* event_acquire(int device) {
-  {
-    std::lock_guard<std::mutex> lock(event_pool().mu);
-    auto& idle = event_pool().idle;
-    if (device < static_cast<int>(idle.size()) && !idle[device].empty()) {
-      cudaEvent_t e = idle[device].back();
-      idle[device].pop_back();
-      return e;
-    }
+void* event_acquire(int device) { return completion_events().acquire(device); }
+
+void event_release(int device, void* event) noexcept {
+  completion_events().release(device, static_cast<cudaEvent_t>(event));
+}
+
+void* timing_event_record(int device, Stream stream) {
+  cudaEvent_t e = timing_events().acquire(device);
+  const cudaError_t err = cudaEventRecord(e, as_stream(stream));
+  if (err != cudaSuccess) {
+    timing_events().release(device, e);
+    FA_CUDA_CHECK(err);
   }
-  use_device(device);
-  cudaEvent_t e = nullptr;
-  FA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   return e;
 }
 
-void event_release(int device, void* event) noexcept {
-  if (event == nullptr) return;
-  try {
-    std::lock_guard<std::mutex> lock(event_pool().mu);
-    auto& idle = event_pool().idle;
-    if (device >= static_cast<int>(idle.size())) idle.resize(device + 1);
-    idle[device].push_back(static_cast<cudaEvent_t>(event));
-  } catch (...) {
-    (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
+double timing_elapsed_us(void* from, void* to) noexcept {
+  float ms = 0;
+  if (from == nullptr || to == nullptr ||
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(from), static_cast<cudaEvent_t>(to)) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
   }
+  return static_cast<double>(ms) * 1e3;
+}
+
+void timing_event_release(int device, void* event) noexcept {
+  timing_events().release(device, static_cast<cudaEvent_t>(event));
 }
 
 void event_record(int device, void* event, Stream stream) {

@@ -59,6 +59,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("select", Napi::Function::New(env, guarded<Select>, "select"));
   exports.Set("forward", Napi::Function::New(env, guarded<Forward>, "forward"));
   exports.Set("forwardFlat", Napi::Function::New(env, guarded<ForwardFlat>, "forwardFlat"));
+  exports.Set("poll", Napi::Function::New(env, guarded<Poll>, "poll"));
   exports.Set("backward", Napi::Function::New(env, guarded<Backward>, "backward"));
   exports.Set("kvcache", Napi::Function::New(env, guarded<KvCache>, "kvcache"));
   exports.Set("varlenForward", Napi::Function::New(env, guarded<VarlenForward>, "varlenForward"));

@@ -46,6 +46,10 @@ Napi::Value Backward(const Napi::CallbackInfo& info);
 // forwardFlat(header, stream, q, k, v, out, lse, qDescale, kDescale, vDescale): the forward of
 // the TypeScript layer's hot path (request/flat.h), the same call as forward(req).
 Napi::Value ForwardFlat(const Napi::CallbackInfo& info);
+
+// poll(more: boolean) → GPU calls of this environment still in flight, after settling those that
+// have completed; `more` says the caller polls again soon (see exec/env_state.h).
+Napi::Value Poll(const Napi::CallbackInfo& info);
 Napi::Value Bench(const Napi::CallbackInfo& info);
 Napi::Value BenchDecode(const Napi::CallbackInfo& info);
 

@@ -17,6 +17,7 @@ import { type DType, allocHost, nativeArray } from './dtype';
 import { FlashAttentionError, describeValue, rewrap } from './errors';
 import { forwardFlat } from './flat';
 import { cachedProbe, native, noGpuReason } from './probe';
+import { pollAfterCall } from './spin';
 import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
 import {
@@ -439,7 +440,9 @@ export async function run<R>(fn: string, tensors: AnyTensor[], call: (args: Nati
       args.push(arg(t));
       if (t instanceof DeviceTensor) acquired.push(t);
     }
-    return await call(args);
+    const pending = call(args);
+    pollAfterCall();
+    return await pending;
   } catch (e) {
     throw rewrap(e, fn);
   } finally {

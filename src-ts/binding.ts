@@ -231,6 +231,9 @@ export interface NativeSelection {
   kernelHeadDim: number;
   /** The sm80 forward tile: 'full', 'masked', 'compact', or 'none'. */
   tile?: string;
+  /** A forward of a few query rows that runs on the split-KV decode kernels (cuda/decode/)
+   * instead of the path's prefill kernel. */
+  decode?: boolean;
   /** Key-dimension splits (1: none). */
   splits?: number;
   /** Device workspace the kernels take, in bytes. */
@@ -249,6 +252,8 @@ export interface NativePlanForRequest extends NativeSelectRequest {
   smemOptin?: number;
   /** Like FLASHATTN_KERNEL_PATH. */
   forcePath?: '' | 'sm80' | 'sm90';
+  /** SMs of the device (the decode route's split count); default 0 (one split). */
+  smCount?: number;
 }
 
 /** @internal */
@@ -362,6 +367,9 @@ export interface NativeBinding {
     vDescale?: NativeTensorArg['data'],
   ): Promise<NativeForwardResult>;
   backward(req: NativeBackwardRequest): Promise<NativeBackwardResult>;
+  /** Settles the GPU calls that have completed and returns how many are still in flight; `more`
+   * says the caller polls again soon (src-ts/spin.ts), false ends that. */
+  poll(more: boolean): number;
   /** flashAttentionWithKVCache: append (optional), then attend to each row's cache. */
   kvcache(req: NativeKvCacheRequest): Promise<NativeForwardResult>;
   /** flashAttentionVarlen / flashAttentionVarlenBackward: packed sequences of different lengths. */
@@ -385,6 +393,7 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'forward',
   'forwardFlat',
   'backward',
+  'poll',
   'kvcache',
   'varlenForward',
   'varlenBackward',

@@ -102,6 +102,7 @@ void start_on_stream(EnvState* state, Call* call, Enqueue&& enqueue) {
     call->failed = true;
     if (!enqueued_any) throw;  // nothing on the stream uses the call's memory: the caller frees it now
   }
+  call->on_gpu = true;
   state->begin(call);
   void* event = nullptr;
   try {

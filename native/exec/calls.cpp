@@ -100,12 +100,18 @@ class AttentionCall final : public CpuTask {
   // FLASHATTN_TRACE=1: the result carries trace = {parseUs, planUs, launchUs, enqueueUs, doneUs,
   // settleUs}, each from the call's start: request read, outputs allocated and plan taken (CUDA),
   // kernel launched (CUDA), the synchronous part, completion seen by the completion thread, settle.
-  static bool tracing() {
-    static const bool on = [] {
+  // FLASHATTN_TRACE=gpu adds the GPU's own clock (CUDA): kernelUs, the kernel's time on the GPU, and
+  // gapUs, the GPU time from the end of the previous traced kernel on the same stream to this
+  // kernel's start (what the GPU waited for this call). Two extra events per call.
+  static bool tracing() { return trace_level() > 0; }
+  static bool tracing_gpu() { return trace_level() > 1; }
+  static int trace_level() {
+    static const int level = [] {
       const char* v = std::getenv("FLASHATTN_TRACE");
-      return v != nullptr && v[0] != '\0' && v[0] != '0';
+      if (v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0')) return 0;
+      return std::strcmp(v, "gpu") == 0 ? 2 : 1;
     }();
-    return on;
+    return level;
   }
 
   void add_trace(napi_env env, napi_value result) {
@@ -125,6 +131,16 @@ class AttentionCall final : public CpuTask {
     napi_set_named_property(env, trace, "doneUs", x);
     napi_create_double(env, (now_ns() - t_start_ns) * us, &x);
     napi_set_named_property(env, trace, "settleUs", x);
+#if FLASHATTN_WITH_CUDA
+    if (mark_start && mark_end) {
+      napi_create_double(env, mark_end->since(mark_start.get()), &x);
+      napi_set_named_property(env, trace, "kernelUs", x);
+      if (mark_prev) {
+        napi_create_double(env, mark_start->since(mark_prev.get()), &x);
+        napi_set_named_property(env, trace, "gapUs", x);
+      }
+    }
+#endif
     napi_set_named_property(env, result, "trace", trace);
   }
 
@@ -136,6 +152,8 @@ class AttentionCall final : public CpuTask {
   std::shared_ptr<StreamCore> gpu_core;
   void* gpu_stream = nullptr;
   std::vector<Bound> inputs, outputs;
+  // FLASHATTN_TRACE=gpu: the previous traced kernel's end on this stream, this kernel's start, end.
+  std::shared_ptr<TimingMark> mark_prev, mark_start, mark_end;
   // Varlen on CUDA: one sequence's contiguous lse between the kernels and lse [h, total_q].
   std::shared_ptr<DeviceAllocation> scratch;
 
@@ -244,6 +262,11 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
     }
   }
   *enqueued_any = true;
+  const bool gpu_trace = AttentionCall::tracing_gpu();
+  if (gpu_trace) {
+    call->mark_prev = call->gpu_core->last_mark;
+    call->mark_start = std::make_shared<TimingMark>(device, stream);
+  }
   if (job.varlen) {
     if (varlen.scratch_bytes > 0) call->scratch = std::make_shared<DeviceAllocation>(device, varlen.scratch_bytes, stream);
     enqueue_varlen(device, job.backward, p, varlen, call->scratch ? static_cast<float*>(call->scratch->ptr) : nullptr,
@@ -254,6 +277,10 @@ void enqueue_cuda(napi_env env, AttentionCall* call, bool* enqueued_any) {
     cuda::naive_forward(device, p, stream);
   } else {
     cuda::forward(device, p, plan, stream);
+  }
+  if (gpu_trace) {
+    call->mark_end = std::make_shared<TimingMark>(device, stream);
+    call->gpu_core->last_mark = call->mark_end;
   }
   call->t_launched_ns = now_ns();
   for (Bound& b : call->outputs) {
@@ -372,6 +399,11 @@ class CopyCall final : public Work {
 
 Napi::Value Forward(const Napi::CallbackInfo& info) { return QueueAttention(info, "forward", parse_forward); }
 
+Napi::Value Poll(const Napi::CallbackInfo& info) {
+  const bool more = info.Length() > 0 && info[0].ToBoolean().Value();
+  return Napi::Number::New(info.Env(), static_cast<double>(EnvState::of(info.Env())->poll(more)));
+}
+
 Napi::Value Backward(const Napi::CallbackInfo& info) { return QueueAttention(info, "backward", parse_backward); }
 
 Napi::Value ForwardFlat(const Napi::CallbackInfo& info) {
@@ -404,6 +436,7 @@ Napi::Promise QueueCopy(Napi::Env env, const char* op, std::shared_ptr<DeviceAll
   }
   napi_value promise = new_promise(env, call.get());
   CopyCall* raw = call.release();
+  raw->on_gpu = true;
   state->begin(raw);
   void* event = nullptr;
   try {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <vector>
 
+#include "exec/completion.h"
 #include "exec/stream.h"
 
 namespace flashattn::native {
@@ -65,11 +66,12 @@ napi_status EnvState::init(napi_env env) {
 }
 
 void EnvState::begin(Work* work) {
-  (void)work;
+  if (work->on_gpu) ++gpu_in_flight_;
   if (in_flight_++ == 0) (void)napi_ref_threadsafe_function(env_, shared_->tsfn);
 }
 
 void EnvState::finish(Work* work) noexcept {
+  if (work->on_gpu) --gpu_in_flight_;
   napi_handle_scope scope = nullptr;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) {
     discard(work);
@@ -105,13 +107,24 @@ void EnvState::used_stream(const std::shared_ptr<StreamCore>& stream) {
   streams_.push_back(stream);
 }
 
+// How long a poll(true) lets completions go undelivered to the event loop: the JS thread polls
+// again well within it while it keeps polling, and a delivery after it wakes the loop.
+constexpr int64_t kPollLeaseNs = 300'000;
+
 void EnvState::deliver(void* data) noexcept {
   Work* work = static_cast<Work*>(data);
   try {
     std::shared_ptr<EnvShared> shared = work->shared;
     {
       std::lock_guard<std::mutex> lock(shared->mu);
-      if (shared->alive && napi_call_threadsafe_function(shared->tsfn, work, napi_tsfn_nonblocking) == napi_ok) return;
+      if (shared->alive) {
+        // A wake is needed only when the list was empty (else one is on its way, or the JS thread
+        // polls) and the JS thread is not polling.
+        const bool wake = shared->ready.empty() && now_ns() > shared->polled_until_ns;
+        shared->ready.push_back(work);
+        if (wake) (void)napi_call_threadsafe_function(shared->tsfn, nullptr, napi_tsfn_nonblocking);
+        return;
+      }
     }
     Orphans& o = orphans();
     std::lock_guard<std::mutex> lock(o.mu);
@@ -120,6 +133,24 @@ void EnvState::deliver(void* data) noexcept {
   } catch (...) {
     // Out of memory while keeping it: the Work leaks rather than being freed on a driver thread.
   }
+}
+
+void EnvState::settle_ready() noexcept {
+  std::vector<Work*> items;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    items.swap(shared_->ready);
+  }
+  for (Work* w : items) finish(w);
+}
+
+int64_t EnvState::poll(bool poll_more) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->polled_until_ns = poll_more ? now_ns() + kPollLeaseNs : 0;
+  }
+  settle_ready();
+  return gpu_in_flight_;
 }
 
 void EnvState::free_orphans() noexcept {
@@ -134,24 +165,15 @@ void EnvState::free_orphans() noexcept {
   for (Work* w : items) discard(w);
 }
 
-void EnvState::call_js(napi_env env, napi_value /*js_cb*/, void* context, void* data) noexcept {
-  Work* work = static_cast<Work*>(data);
-  if (work == nullptr) return;
-  if (env == nullptr) {  // the thread-safe function is being torn down: free, touch nothing of JS
-    discard(work);
-    return;
-  }
+void EnvState::call_js(napi_env env, napi_value /*js_cb*/, void* context, void* /*data*/) noexcept {
   auto* state = static_cast<EnvState*>(context);
+  if (env == nullptr) return;  // the thread-safe function is being torn down: cleanup() frees the list
   bool alive = false;
   {
     std::lock_guard<std::mutex> lock(state->shared_->mu);
     alive = state->shared_->alive;
   }
-  if (!alive) {
-    discard(work);
-    return;
-  }
-  state->finish(work);
+  if (alive) state->settle_ready();
 }
 
 void EnvState::cleanup(void* data) noexcept {
@@ -170,6 +192,12 @@ void EnvState::cleanup(void* data) noexcept {
     }
   }
   for (const auto& s : streams) wait_stream_quietly(s->cuda_if_created());
+  std::vector<Work*> undelivered;
+  {
+    std::lock_guard<std::mutex> lock(state->shared_->mu);
+    undelivered.swap(state->shared_->ready);
+  }
+  for (Work* w : undelivered) discard(w);
   free_orphans();
 }
 

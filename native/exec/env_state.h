@@ -1,8 +1,11 @@
 // env_state.h — per-environment execution state: how completed work gets back to its JS thread.
 //
 // A CUDA call enqueues its work on a stream and records an event behind it; the completion thread
-// (completion.h) sees the event complete and hands the Work to this environment's thread-safe
-// function; on the JS thread the Work settles its promise and is deleted. A CPU call runs as napi async
+// (completion.h) sees the event complete and puts the Work on this environment's ready list; on the
+// JS thread the Work settles its promise and is deleted. The JS thread learns of it either by
+// polling (poll(): the TypeScript layer keeps the event loop turning for a short while after a GPU
+// call starts or settles, src-ts/spin.ts, so an awaited call does not pay for waking a sleeping
+// thread) or, when it is not polling, through the environment's thread-safe function. A CPU call runs as napi async
 // work and settles the same way from its completion callback.
 //
 // Teardown (a worker_thread terminated with calls in flight): the cleanup hook marks the
@@ -24,6 +27,7 @@
 namespace flashattn::native {
 
 class EnvState;
+class Work;
 struct StreamCore;
 
 // What a Work's settle step can use: the shared part of its environment, which outlives the
@@ -32,6 +36,11 @@ struct EnvShared {
   std::mutex mu;
   bool alive = true;
   napi_threadsafe_function tsfn = nullptr;
+  // Completed GPU work waiting for the JS thread (under mu), and until when (steady-clock ns) the
+  // JS thread has said it polls for it itself (poll(), under mu): while it does, a delivery does
+  // not wake the event loop through the thread-safe function.
+  std::vector<Work*> ready;
+  int64_t polled_until_ns = 0;
 };
 
 // One call in flight. Its destructor frees everything the call took (device memory
@@ -51,6 +60,7 @@ class Work {
   std::shared_ptr<EnvShared> shared;
   std::vector<napi_ref> refs;  // JS objects the settle step writes into
   std::string gpu_failure;     // set by the completion thread when the call's GPU work failed
+  bool on_gpu = false;         // delivered by the completion thread (counted by gpu_in_flight())
   // steady-clock ns (FLASHATTN_TRACE): call start, request read, outputs and plan (CUDA), kernel
   // launched (CUDA), end of the synchronous part, completion seen
   int64_t t_start_ns = 0, t_parsed_ns = 0, t_planned_ns = 0, t_launched_ns = 0, t_enqueued_ns = 0, t_done_ns = 0;
@@ -72,6 +82,14 @@ class EnvState {
   // Deletes a Work whose environment is going away (or whose settle cannot run). Never throws.
   static void discard(Work* work) noexcept;
 
+  // GPU work of this environment not yet settled.
+  int64_t gpu_in_flight() const { return gpu_in_flight_; }
+
+  // JS thread: settles the GPU work that has completed, and (poll_more) says the JS thread will
+  // call again within a short lease, so completions need not wake the event loop until then;
+  // poll_more false ends the lease. Returns gpu_in_flight() after settling.
+  int64_t poll(bool poll_more) noexcept;
+
   // Remembers a stream this environment enqueued CUDA work on, for the teardown wait.
   void used_stream(const std::shared_ptr<StreamCore>& stream);
 
@@ -91,7 +109,11 @@ class EnvState {
 
   napi_env env_;
   std::shared_ptr<EnvShared> shared_;
+  // Settles what deliver() left in shared_->ready.
+  void settle_ready() noexcept;
+
   int64_t in_flight_ = 0;
+  int64_t gpu_in_flight_ = 0;
   std::mutex streams_mu_;
   std::vector<std::weak_ptr<StreamCore>> streams_;
 };

@@ -66,6 +66,18 @@ void start_cpu(napi_env env, CpuTask* task) {
 
 }  // namespace
 
+#if FLASHATTN_WITH_CUDA
+TimingMark::TimingMark(int device_, void* cuda_stream) : device(device_) {
+  event = cuda::timing_event_record(device, cuda_stream);
+}
+
+TimingMark::~TimingMark() { cuda::timing_event_release(device, event); }
+
+double TimingMark::since(const TimingMark* from) const noexcept {
+  return from ? cuda::timing_elapsed_us(from->event, event) : 0;
+}
+#endif
+
 StreamCore::~StreamCore() {
 #if FLASHATTN_WITH_CUDA
   // cudaStreamDestroy returns at once; work still on the stream completes first.

@@ -24,6 +24,20 @@ namespace flashattn::native {
 
 class CpuTask;
 
+// FLASHATTN_TRACE=gpu: a GPU timing event recorded on a stream, given back to its pool when the
+// last holder lets go. CUDA build only.
+struct TimingMark {
+  TimingMark(int device, void* cuda_stream);
+  ~TimingMark();
+  TimingMark(const TimingMark&) = delete;
+  TimingMark& operator=(const TimingMark&) = delete;
+  // GPU µs from `from` to this mark (both completed), 0 when unknown.
+  double since(const TimingMark* from) const noexcept;
+
+  const int device;
+  void* event = nullptr;
+};
+
 struct StreamCore {
   explicit StreamCore(int device_) : device(device_) {}
   ~StreamCore();
@@ -41,6 +55,8 @@ struct StreamCore {
   // CPU ordering; touched only on the owning environment's JS thread.
   bool cpu_busy = false;
   std::deque<CpuTask*> cpu_pending;
+  // FLASHATTN_TRACE=gpu: the end of the last traced call's kernel on this stream (JS thread only).
+  std::shared_ptr<TimingMark> last_mark;
 
  private:
   std::mutex mu_;
