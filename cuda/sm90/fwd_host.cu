@@ -1,7 +1,8 @@
 // fwd_host.cu — host side of the sm90 forward: which requests it covers, the tensor maps the
 // copy engine reads, and the dispatch from the runtime head dim and dtype to an instantiation.
-#include <cstdint>
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -139,11 +140,16 @@ FwdParams make_fwd_params(const AttnParams& p, int block_n, const void* vt, int 
   return f;
 }
 
-int fwd_grid(int tiles, bool persistent) {
+int fwd_grid(int device, int tiles, bool persistent) {
   if (!persistent) return tiles;
-  int device = 0, sms = 0;
-  cuda::check(cudaGetDevice(&device), "cudaGetDevice");
-  cuda::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SM count)");
+  // The SM count, read once per device (the launch path asks on every call).
+  constexpr int kDevices = 64;
+  static std::atomic<int> sm_count[kDevices] = {};
+  int sms = device >= 0 && device < kDevices ? sm_count[device].load(std::memory_order_relaxed) : 0;
+  if (sms == 0) {
+    cuda::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SM count)");
+    if (device >= 0 && device < kDevices) sm_count[device].store(sms, std::memory_order_relaxed);
+  }
   return tiles < sms ? tiles : sms;
 }
 

@@ -2,10 +2,14 @@
 // Included by the per-instantiation files fwd_hdim{D}_{bf16,fp16}.cu (and the dev harness).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+
 #include <cuda_runtime.h>
 
 #include "params.h"
 #include "common/check.h"
+#include "common/launch_attr.h"
 #include "sm90/fwd_kernel.cuh"
 #include "sm90/fwd_params.h"
 
@@ -60,17 +64,20 @@ struct FwdFp8Config<256> {
 // e4m3 requests pass the Vᵀ workspace (fp8_vt.h) and the compiled head dim D.
 FwdParams make_fwd_params(const AttnParams& p, int block_n, const void* vt = nullptr, int head_dim = 0);
 
-// Blocks to launch for `tiles` work tiles: one each, or (persistent) one per SM at most.
-int fwd_grid(int tiles, bool persistent);
+// Blocks to launch on `device` for `tiles` work tiles: one each, or (persistent) one per SM at most.
+int fwd_grid(int device, int tiles, bool persistent);
 
 template <typename Tile, typename Elem, typename Out = Elem>
 void launch_fwd_tile(const AttnParams& p, cudaStream_t stream, bool persistent, const void* vt = nullptr) {
   const FwdParams params = make_fwd_params(p, Tile::kBlockN, vt, Tile::kHeadDim);
   if (params.tiles == 0) return;  // varlen: no sequence has queries
   auto kernel = fwd_kernel<Tile, Elem, Out>;
-  cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes),
-                  "cudaFuncSetAttribute(sm90 forward shared memory)");
-  kernel<<<fwd_grid(params.tiles, persistent), Tile::kThreads, Tile::kSmemBytes, stream>>>(params);
+  int device = 0;
+  cuda::check(cudaGetDevice(&device), "cudaGetDevice");
+  static std::atomic<uint64_t> smem_set{0};
+  cuda::set_max_dynamic_smem_once(reinterpret_cast<const void*>(kernel), device, Tile::kSmemBytes, smem_set,
+                                  "cudaFuncSetAttribute(sm90 forward shared memory)");
+  kernel<<<fwd_grid(device, params.tiles, persistent), Tile::kThreads, Tile::kSmemBytes, stream>>>(params);
   cuda::check(cudaGetLastError(), "sm90 forward kernel launch");
 }
 

@@ -1,6 +1,7 @@
 // tma_map.cu — host side of the tensor copy engine (tma_map.h).
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include <cuda.h>
@@ -23,6 +24,51 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
   }();
   return fn;
+}
+
+// The maps of the last few operands: an awaited loop or a serving step passes the same tensors
+// call after call, and encoding a map is a driver call on every launch's path. A map depends only
+// on the arguments of the encode, which are the key.
+struct MapKey {
+  const void* base;
+  CUtensorMapDataType type;
+  cuuint64_t dims[4];
+  cuuint64_t strides[3];
+  cuuint32_t box[4];
+};
+
+class MapCache {
+ public:
+  bool find(const MapKey& key, CUtensorMap* map) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int i = 0; i < kEntries; ++i) {
+      if (used_[i] && std::memcmp(&keys_[i], &key, sizeof key) == 0) {
+        *map = maps_[i];
+        return true;
+      }
+    }
+    return false;
+  }
+  void add(const MapKey& key, const CUtensorMap& map) {
+    std::lock_guard<std::mutex> lock(mu_);
+    keys_[next_] = key;
+    maps_[next_] = map;
+    used_[next_] = true;
+    next_ = (next_ + 1) % kEntries;
+  }
+
+ private:
+  static constexpr int kEntries = 32;
+  std::mutex mu_;
+  MapKey keys_[kEntries];
+  CUtensorMap maps_[kEntries];
+  bool used_[kEntries] = {};
+  int next_ = 0;
+};
+
+MapCache& map_cache() {
+  static auto* c = new MapCache();  // never destroyed
+  return *c;
 }
 
 }  // namespace
@@ -63,11 +109,20 @@ CUtensorMap make_map(const void* base, DType dt, int b, int s, int heads, int d,
   const CUtensorMapDataType type = dt == DType::kFloat8E4M3  ? CU_TENSOR_MAP_DATA_TYPE_UINT8
                                    : dt == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                                              : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  MapKey key;
+  std::memset(&key, 0, sizeof key);  // padding too: keys compare with memcmp
+  key.base = base;
+  key.type = type;
+  std::memcpy(key.dims, dims, sizeof dims);
+  std::memcpy(key.strides, strides, sizeof strides);
+  std::memcpy(key.box, box, sizeof box);
+  if (map_cache().find(key, &map)) return map;
   const CUresult r = encode(&map, type, 4, const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
     cuda::fail(std::string("sm90: cuTensorMapEncodeTiled(") + what + ") failed with CUresult " + std::to_string(r));
   }
+  map_cache().add(key, map);
   return map;
 }
 
