@@ -137,7 +137,7 @@ BenchResult bench(int device, const BenchRequest& req) {
     fail(std::string("bench: the CUDA kernels take float16, bfloat16 or float8_e4m3, got ") + dtype_name(p.dtype));
   }
   if (fp8 && (req.op != Op::kForward || req.naive)) fail("bench: float8_e4m3 times the (non-naive) forward only");
-  if (fp8) p.out_dtype = DType::kBFloat16;
+  p.out_dtype = fp8 ? DType::kBFloat16 : p.dtype;
   if (p.h_k <= 0) p.h_k = p.h;
   if (p.b <= 0 || p.s_q <= 0 || p.s_k <= 0 || p.h <= 0 || p.d <= 0 || p.h % p.h_k != 0) {
     fail("bench: sizes must be positive and heads a multiple of KV heads");
@@ -156,8 +156,9 @@ BenchResult bench(int device, const BenchRequest& req) {
   } else if (sel.path == KernelPath::kNone) {
     fail("bench: " + sel.reason);
   } else {
-    result.kernel = std::string(kernel_path_name(sel.path)) + (req.op == Op::kForward ? " fwd d" : " bwd d") +
-                    std::to_string(sel.kernel_head_dim) + " " + dt;
+    result.kernel = sel.decode ? "decode fwd d" + std::to_string(p.d) + " " + dt + " splits " + std::to_string(sel.splits)
+                               : std::string(kernel_path_name(sel.path)) + (req.op == Op::kForward ? " fwd d" : " bwd d") +
+                                     std::to_string(sel.kernel_head_dim) + " " + dt;
   }
 
   BenchResources res;

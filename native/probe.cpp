@@ -33,6 +33,7 @@ Napi::Object selection(Napi::Env env, const plan::Plan& p) {
   s.Set("path", Napi::String::New(env, plan::kernel_path_name(p.path)));
   s.Set("kernelHeadDim", Napi::Number::New(env, p.ok() ? p.kernel_head_dim : 0));
   s.Set("tile", Napi::String::New(env, plan::sm80_tile_name(p.tile)));
+  s.Set("decode", Napi::Boolean::New(env, p.decode));
   s.Set("splits", Napi::Number::New(env, p.splits));
   s.Set("workspaceBytes", Napi::Number::New(env, static_cast<double>(p.workspace_bytes)));
   s.Set("reason", Napi::String::New(env, p.reason));

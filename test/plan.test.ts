@@ -101,6 +101,26 @@ describe('the plan for every capability and build', () => {
     expect(ask([8, 0], '80', { dtype: 'float32' })).toMatchObject({ path: 'none', reason: expect.stringMatching(/float32 runs on the CPU/) });
   });
 
+  it('sends a forward of a few query rows to the split-KV decode kernels, where they run', () => {
+    for (const [cap, archs] of [[[9, 0], '80;90a'], [[8, 0], '80'], [[8, 6], '86']] as Array<[[number, number], string]>) {
+      const shape = { seqlenQ: 1, seqlenK: 8192, batch: 1, headsQ: 32, headsKV: 8, smCount: 132 };
+      const p = ask(cap, archs, shape);
+      // The same answer as the KV-cache plan for that shape on that device: its splits, its workspace.
+      const kv = b().planDecode({ dtype: 'bfloat16', batch: 1, seqlenQ: 1, headsQ: 32, headsKV: 8, headDim: 128, capacity: 8192, capability: cap, smCount: 132, archs });
+      expect({ cap, decode: p.decode, ok: p.path !== 'none' }).toEqual({ cap, decode: kv.ok, ok: true });
+      if (!kv.ok) continue;
+      expect(p.splits).toBe(kv.splits);
+      expect(p.workspaceBytes).toBe(kv.workspaceBytes);
+      expect(ask(cap, archs, { seqlenQ: 16, batch: 1 }).decode).toBe(true);
+      expect(ask(cap, archs, { seqlenQ: 17, batch: 1 }).decode).toBe(false);
+      expect(ask(cap, archs, { seqlenQ: 1, batch: 1, headDim: 96 }).decode).toBe(false); // no d96 decode kernel
+    }
+    expect(ask([9, 0], '80;90a', { seqlenQ: 1, seqlenK: 8192, batch: 1, smCount: 132 }).splits).toBeGreaterThan(1);
+    // FLASHATTN_KERNEL_PATH forces a prefill kernel; the backward never takes this route.
+    expect(ask([9, 0], '80;90a', { seqlenQ: 1, batch: 1, forcePath: 'sm80' }).decode).toBe(false);
+    expect(ask([9, 0], '80;90a', { seqlenQ: 1, batch: 1, op: 'backward' }).decode).toBe(false);
+  });
+
   it('picks the forward tile from the shared memory the device offers', () => {
     expect(ask([8, 0], '80').tile).toBe('full');
     expect(ask([9, 0], '80;90a', { windowRight: 0, forcePath: 'sm80' }).tile).toBe('masked');

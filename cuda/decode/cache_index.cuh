@@ -22,7 +22,8 @@ struct CacheRow {
 __device__ __forceinline__ CacheRow cache_row(const DecodeParams& p, int b) {
   CacheRow r;
   const int cap = p.capacity();
-  int cs = __ldg(p.cache_seqlens + b);
+  // No cache_seqlens: every row's cache is full (a plain forward served by the decode kernels).
+  int cs = p.cache_seqlens != nullptr ? __ldg(p.cache_seqlens + b) : cap;
   cs = cs < 0 ? 0 : (cs > cap ? cap : cs);
   r.cached = cs;
   r.cache_batch = b;

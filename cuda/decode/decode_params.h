@@ -41,7 +41,9 @@ struct DecodeParams {
   void* out = nullptr;          // (b, s_q, h, d) dtype
   float* lse = nullptr;         // (b, h, s_q) float32, natural log; -inf where a row sees no key; may be null
 
-  const int32_t* cache_seqlens = nullptr;    // (b) device: tokens already in row b's cache
+  // (b) device: tokens already in row b's cache; null: every row holds s_max tokens (a plain
+  // forward, nothing appended: decode_unsupported allows it only then)
+  const int32_t* cache_seqlens = nullptr;
   const int32_t* cache_batch_idx = nullptr;  // (b) device or null: cache row of batch row b (contiguous only)
   const int32_t* block_table = nullptr;      // (b, max_blocks_per_seq) device, or null for a contiguous cache
   int64_t block_table_batch_stride = 0;      // elements between rows of block_table

@@ -33,7 +33,8 @@ const char* decode_unsupported(const DecodeParams& p) {
   if (const char* why = decode_shape_problem(p)) return why;
   if (p.q == nullptr || p.k_cache == nullptr || p.v_cache == nullptr || p.out == nullptr)
     return "q, k_cache, v_cache and out are required";
-  if (p.cache_seqlens == nullptr) return "cache_seqlens is required";
+  if (p.cache_seqlens == nullptr && (p.k_new != nullptr || p.paged() || p.cache_batch_idx != nullptr || p.rotary()))
+    return "cache_seqlens is required to append, page, index the cache or rotate";
   if (p.s_new < 0) return "s_new must be >= 0";
   if ((p.k_new == nullptr) != (p.v_new == nullptr)) return "k_new and v_new come together";
   if (p.s_new > 0 && p.k_new == nullptr) return "s_new > 0 needs k_new and v_new";
@@ -62,6 +63,32 @@ const char* decode_unsupported(const DecodeParams& p) {
       (p.k_new != nullptr && (!strides_ok(p.knew_stride) || !strides_ok(p.vnew_stride))))
     return "strides must be multiples of 8 elements";
   return nullptr;
+}
+
+DecodeParams decode_params_of_forward(const AttnParams& a) {
+  DecodeParams p;
+  p.q = a.q;
+  p.k_cache = const_cast<void*>(a.k);
+  p.v_cache = const_cast<void*>(a.v);
+  p.out = a.out;
+  p.lse = a.lse;
+  p.q_stride = a.q_stride;
+  p.k_stride = a.k_stride;
+  p.v_stride = a.v_stride;
+  p.o_stride = a.o_stride;
+  p.b = a.b;
+  p.s_q = a.s_q;
+  p.h = a.h;
+  p.h_k = a.h_k;
+  p.d = a.d;
+  p.batch_cache = a.b;
+  p.max_seqlen = a.s_k;
+  p.seqlen_k_hint = a.s_k;
+  p.dtype = a.dtype;
+  p.scale = a.scale;
+  p.window_left = a.window_left;
+  p.window_right = a.window_right;
+  return p;
 }
 
 // Flash-decoding's wave rule: CTAs = tiles * splits; a wave holds num_sms * ctas_per_sm of them.
@@ -140,6 +167,19 @@ size_t decode_smem(int d, int tile_rows) {
   }
 }
 }  // namespace
+
+bool forward_goes_to_decode(const AttnParams& p, const DeviceFacts& device, int* splits, size_t* workspace_bytes) {
+  if (p.b <= 0 || p.s_q < 1 || p.s_q > decode::kDecodeMaxQueries || p.s_k < 1 || p.varlen()) return false;
+  if ((p.dtype != DType::kBFloat16 && p.dtype != DType::kFloat16) || p.out_dtype != p.dtype) return false;
+  // The shape's rules; pointers and strides pass the plan's own checks (16-byte aligned, strides
+  // multiples of 8), which are the decode kernels' too.
+  const decode::DecodeParams dp = decode::decode_params_of_forward(p);
+  if (decode::decode_shape_problem(dp) != nullptr) return false;
+  if (decode_smem(dp.d, decode::tile_rows(dp)) > device.smem_optin) return false;
+  *splits = decode::decode_num_splits(dp, device.sm_count);
+  *workspace_bytes = decode::decode_workspace_bytes(dp, device.sm_count);
+  return true;
+}
 
 DecodePlan plan_decode(const decode::DecodeParams& shape, const DeviceFacts& device,
                        const std::vector<ArchTarget>& compiled) {

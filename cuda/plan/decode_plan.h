@@ -38,6 +38,15 @@ size_t split_bytes(const DecodeParams& p, int splits);
 // partial LSE, for the split kernel's fused combine.
 int64_t split_tiles(const DecodeParams& p);
 
+// The decode kernels' view of a plain forward: q attends every key of k/v (a full contiguous
+// cache of s_k rows per batch row, nothing appended); masks, GQA, scale and strides as given.
+DecodeParams decode_params_of_forward(const AttnParams& p);
+
+// Query rows per (batch, head) up to which the plan sends a 16-bit forward to the decode kernels
+// (split-KV, the query heads of a KV group in one tile) instead of the prefill kernels, whose
+// 128-row query tiles would hold one useful row (docs/perf-notes.md, "Small-query forwards").
+constexpr int kDecodeMaxQueries = 16;
+
 inline bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
 // Packed query rows per (batch row, KV head): the group's heads × the query tokens.
 inline int packed_rows(const DecodeParams& p) { return p.s_q * p.group_size(); }
@@ -49,6 +58,11 @@ inline int ctas_per_sm(const DecodeParams& p) { return p.d == 256 ? 1 : 2; }
 }  // namespace flashattn::decode
 
 namespace flashattn::plan {
+
+// Whether a forward request goes to the decode kernels, and with what splits and workspace (on
+// `device`): a few query rows, float16/bfloat16 in and out, head dim 64/128/256, not varlen,
+// at least one key, and decode_shape_problem() satisfied. Capability queries (b == 0) never do.
+bool forward_goes_to_decode(const AttnParams& p, const DeviceFacts& device, int* splits, size_t* workspace_bytes);
 
 struct DecodePlan {
   bool ok = false;

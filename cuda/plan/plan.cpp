@@ -1,5 +1,6 @@
 // plan.cpp — make_plan(): see plan.h. Every "no" ends in a reason; no switch falls through.
 #include "plan/plan.h"
+#include "plan/decode_plan.h"
 
 #include <cmath>
 #include <string>
@@ -196,6 +197,15 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
   }
   // The sm90 forward, where it fits, is the default on capability 9.0 (FLASHATTN_KERNEL_PATH=sm80
   // picks the sm80 kernels instead).
+  // A forward of a few query rows (decode-shaped) runs on the split-KV decode kernels, which every
+  // build has for every arch, unless FLASHATTN_KERNEL_PATH forces a prefill path.
+  const auto route_to_decode = [&](Plan& plan) {
+    if (op == Op::kForward && force == Force::kAuto && plan.ok() &&
+        forward_goes_to_decode(p, dev, &plan.splits, &plan.workspace_bytes)) {
+      plan.decode = true;
+    }
+    return plan;
+  };
   if (sm90_ok) {
     Plan plan;
     plan.path = KernelPath::kSm90;
@@ -206,14 +216,14 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
 #endif
     if (op == Op::kBackward && p.b > 0) plan.workspace_bytes = sm90_backward_workspace_bytes(p);
     if (p.dtype == DType::kFloat8E4M3 && p.b > 0) plan.workspace_bytes = sm90::fp8_vt_bytes(p);  // Vᵀ (fp8_vt.h)
-    return plan;
+    return route_to_decode(plan);
   }
   if (p.dtype == DType::kFloat8E4M3) {
     return none("float8_e4m3 needs the sm90 forward: " + sm90_why);
   }
   Plan plan = plan_sm80(op, p, dev, compiled);
   if (!plan.ok() && force == Force::kSm80) plan.reason = "FLASHATTN_KERNEL_PATH=sm80 forces the sm80 path, but " + plan.reason;
-  return plan;
+  return route_to_decode(plan);
 }
 
 std::vector<std::string> device_paths(const DeviceFacts& dev, const std::vector<ArchTarget>& compiled,

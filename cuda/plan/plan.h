@@ -70,6 +70,9 @@ struct Plan {
   int kernel_head_dim = 0;         // the compiled head dim that runs it (>= d)
   Sm80Tile tile = Sm80Tile::kNone; // forward tile (sm80 path)
   bool bwd_big = false;            // backward: the larger sm80 config (bwd_config.h CfgNNBig)
+  // Forward only: the request goes to the split-KV decode kernels (cuda/decode/) instead of the
+  // path's prefill kernel (a few query rows: plan/decode_plan.h, forward_goes_to_decode).
+  bool decode = false;
   int splits = 1;                  // key-dimension splits (1: no split-KV)
   size_t workspace_bytes = 0;      // device workspace the kernels allocate (stream-ordered)
   std::string reason;              // when path == kNone: why not
