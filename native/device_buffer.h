@@ -9,8 +9,8 @@
 // reference until it is disposed; every async op that uses the memory holds another (and a Ref
 // on the JS object). So dispose() during a copy or a kernel makes the buffer unusable at once
 // (E_DISPOSED for new work) but frees the memory only when the last op using it has finished.
-// The size, capped at 4 MiB (device_buffer.cpp says why), is reported to V8 with
-// AdjustExternalMemory(+n) and (-n) on release.
+// Its size (capped at 4 MiB) is reported to V8 with AdjustExternalMemory once the device's live
+// DeviceBuffers hold an eighth of its memory, and taken back on release (device_buffer.cpp says why).
 #pragma once
 
 #include <napi.h>
@@ -79,6 +79,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   int device_ = 0;
   size_t bytes_ = 0;
   bool disposed_ = true;  // until the allocation has succeeded
+  int64_t reported_ = 0;  // external memory reported to V8 for this buffer (device_buffer.cpp)
   std::shared_ptr<DeviceAllocation> alloc_;
 };
 
