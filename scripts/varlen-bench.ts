@@ -3,8 +3,8 @@
 // in all, heads 16, head dim 128, bf16), forward and backward, causal and not.
 //   node dist/scripts/varlen-bench.js [--json FILE]
 // A benchmark, not a test: it prints what it saw and asserts nothing. Time per call is the wall
-// clock of 20 calls in flight on one Stream, divided by 20 (median of 5 such runs), so the
-// per-call host cost is amortized the same way for both.
+// clock of 20 calls in flight on one Stream, divided by 20 (median of 7 such rounds, varlen and
+// padded rounds alternating), so the per-call host cost is amortized the same way for both.
 import { writeFileSync } from 'node:fs';
 
 import {
@@ -35,16 +35,28 @@ async function random(shape: number[]): Promise<DeviceTensor> {
   return DeviceTensor.from(tensor(toBfloat16(f), shape, 'bfloat16'));
 }
 
-async function timePerCall(call: () => Promise<DeviceTensor[]>): Promise<number> {
-  for (let i = 0; i < 3; i++) for (const t of await call()) t.dispose();
-  const runs: number[] = [];
-  for (let r = 0; r < 5; r++) {
+/** ms per call of `a` and of `b`, IN_FLIGHT calls at once on the Stream, in alternating rounds
+ * (medians of 7 each, after 3 warm-up calls of each): the GPU's clock moves with its load, and
+ * alternating gives both the same conditions. */
+async function timePair(a: () => Promise<DeviceTensor[]>, b: () => Promise<DeviceTensor[]>): Promise<[number, number]> {
+  for (let i = 0; i < 3; i++) {
+    for (const t of await a()) t.dispose();
+    for (const t of await b()) t.dispose();
+  }
+  const round = async (call: () => Promise<DeviceTensor[]>) => {
     const t0 = process.hrtime.bigint();
     const all = await Promise.all(Array.from({ length: IN_FLIGHT }, call));
-    runs.push(Number(process.hrtime.bigint() - t0) / 1e6 / IN_FLIGHT);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6 / IN_FLIGHT;
     for (const ts of all) for (const t of ts) t.dispose();
+    return ms;
+  };
+  const ra: number[] = [];
+  const rb: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    ra.push(await round(a));
+    rb.push(await round(b));
   }
-  return median(runs);
+  return [median(ra), median(rb)];
 }
 
 async function main(): Promise<void> {
@@ -64,22 +76,24 @@ async function main(): Promise<void> {
     const f = await flashAttentionVarlen(q, k, v, seqs);
     const pf = await flashAttention(pq, pk, pv, { causal, stream });
     for (const bwd of [false, true]) {
-      const vms = await timePerCall(async () => {
-        if (!bwd) {
-          const r = await flashAttentionVarlen(q, k, v, seqs);
-          return [r.out, r.lse];
-        }
-        const g = await flashAttentionVarlenBackward(dout, q, k, v, f.out, f.lse, seqs);
-        return [g.dq, g.dk, g.dv];
-      });
-      const pms = await timePerCall(async () => {
-        if (!bwd) {
-          const r = await flashAttention(pq, pk, pv, { causal, stream });
-          return [r.out as DeviceTensor, r.lse as DeviceTensor];
-        }
-        const g = await flashAttentionBackward(pdo, pq, pk, pv, pf.out, pf.lse, { causal, stream });
-        return [g.dq as DeviceTensor, g.dk as DeviceTensor, g.dv as DeviceTensor];
-      });
+      const [vms, pms] = await timePair(
+        async () => {
+          if (!bwd) {
+            const r = await flashAttentionVarlen(q, k, v, seqs);
+            return [r.out, r.lse];
+          }
+          const g = await flashAttentionVarlenBackward(dout, q, k, v, f.out, f.lse, seqs);
+          return [g.dq, g.dk, g.dv];
+        },
+        async () => {
+          if (!bwd) {
+            const r = await flashAttention(pq, pk, pv, { causal, stream });
+            return [r.out as DeviceTensor, r.lse as DeviceTensor];
+          }
+          const g = await flashAttentionBackward(pdo, pq, pk, pv, pf.out, pf.lse, { causal, stream });
+          return [g.dq as DeviceTensor, g.dk as DeviceTensor, g.dv as DeviceTensor];
+        },
+      );
       const vf = LENS.reduce((a, s) => a + flops(s, causal, bwd), 0);
       const pfl = 4 * flops(4096, causal, bwd);
       const vt = vf / (vms * 1e-3) / 1e12, pt = pfl / (pms * 1e-3) / 1e12;
