@@ -2,6 +2,8 @@
 // orthogonality, determinism, what it does to the e4m3 error, option validation and NaN/Inf rules.
 import { flashAttention, quantizeFp8, tensor, toBfloat16, fromBfloat16 } from '../src-ts/index';
 import { hadamardRotate, quantizeHost } from '../src-ts/fp8';
+import { binding } from '../src-ts/binding';
+import { probe } from '../src-ts/index';
 import { makeRng, rejectsWith } from './helpers';
 import { outlierValues, rotateRows, rotationMatrix } from './fp8-quant-helpers';
 
@@ -182,5 +184,24 @@ describe('quantizeFp8 option validation', () => {
   test('an unknown option names the valid ones, hadamard included', async () => {
     const err = await rejectsWith(quantizeFp8(t, { hadamrd: true } as never), 'E_ARG');
     expect(err.message).toMatch(/unknown option 'hadamrd'; valid options: granularity, layout, hadamard/);
+  });
+});
+
+describe('the native device quantization without a GPU', () => {
+  const req = (t: unknown) => ({ t, device: 0, layout: 'bshd', granularity: 'head', hadamard: false }) as never;
+  const host = { data: new Float32Array(2 * 64), shape: [1, 2, 1, 64], dtype: 'float32' };
+  test('the CPU-only build rejects it with E_NO_DEVICE; the CUDA build refuses host data with E_ARG', async () => {
+    const cpuOnly = probe().build === 'cpu';
+    await expect(binding().quantizeFp8(req(host))).rejects.toMatchObject(
+      cpuOnly
+        ? { code: 'E_NO_DEVICE', message: expect.stringMatching(/quantizeFp8: .*built without CUDA/) }
+        : { code: 'E_ARG', message: expect.stringMatching(/t.data must be a DeviceBuffer/) },
+    );
+  });
+  test('a malformed request is an error, never a crash', async () => {
+    await expect(binding().quantizeFp8(req(undefined))).rejects.toMatchObject({ code: expect.stringMatching(/^E_(ARG|NO_DEVICE)$/) });
+    await expect(binding().quantizeFp8({ t: host, device: 0, layout: 'bsdh', granularity: 'head', hadamard: false } as never)).rejects.toMatchObject({
+      code: expect.stringMatching(/^E_(ARG|NO_DEVICE)$/),
+    });
   });
 });
