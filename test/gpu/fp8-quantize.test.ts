@@ -204,6 +204,9 @@ describe('fp8 attention on the device with hadamard-quantized q and k', () => {
       let worst = 0;
       for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(out[i] - ref[i]) / (2 ** -4 * vMax + 2 ** -7 * Math.abs(ref[i]) + 1e-6));
       if (worst > 1) throw new Error(`hadamard ${hadamard} seed ${rng.seed}: out differs from the CPU backend by ${worst.toFixed(2)}x the tolerance`);
+      // In RMSE the kernel's P rounding costs about 1e-3 at this size (native/cpu/dev/fp8_error_study.cpp), far
+      // below the fp8 error itself (~1e-2).
+      expect(rmse(out, ref)).toBeLessThan(4e-3);
       errs.push(rmse(out, exact));
     }
     expect(errs[1]).toBeLessThan(0.8 * errs[0]);
