@@ -8,6 +8,7 @@
         "<!@(node -p \"require('fs').readdirSync('native/request').filter(f => f.endsWith('.cpp')).map(f => 'native/request/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/exec').filter(f => f.endsWith('.cpp')).map(f => 'native/exec/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/kvcache').filter(f => f.endsWith('.cpp')).map(f => 'native/kvcache/' + f).join(' ')\")",
+        "<!@(node -p \"require('fs').readdirSync('native/quant').filter(f => f.endsWith('.cpp')).map(f => 'native/quant/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/varlen').filter(f => f.endsWith('.cpp')).map(f => 'native/varlen/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('cuda/plan').filter(f => f.endsWith('.cpp')).map(f => 'cuda/plan/' + f).join(' ')\")"
       ],

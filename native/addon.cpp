@@ -12,6 +12,7 @@
 #include "exec/stream.h"
 #include "kvcache/kvcache.h"
 #include "probe.h"
+#include "quant/quant.h"
 #include "varlen/varlen.h"
 #include "workers.h"
 
@@ -68,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("benchDecode", Napi::Function::New(env, guarded<BenchDecode>, "benchDecode"));
   exports.Set("planFor", Napi::Function::New(env, guarded<PlanFor>, "planFor"));
   exports.Set("planDecode", Napi::Function::New(env, guarded<PlanDecode>, "planDecode"));
+  exports.Set("quantizeFp8", Napi::Function::New(env, guarded<QuantizeFp8>, "quantizeFp8"));
   Napi::Function device_buffer = DeviceBuffer::Define(env);
   napi_create_reference(env, device_buffer, 1, &EnvState::of(env)->device_buffer_ctor);
   exports.Set("DeviceBuffer", device_buffer);

@@ -344,6 +344,18 @@ export interface NativeBenchResult {
  * Every export of the native module.
  * @internal
  */
+/** quantizeFp8 on the device (cuda/quant/): `t` a DeviceBuffer tensor of float32/float16/bfloat16,
+ * 4-D in `layout`. Resolves to new DeviceBuffers: e4m3 bits of t's shape and float32 descale
+ * [batch, heads]. The CPU-only build rejects it with E_NO_DEVICE. @internal */
+export interface NativeQuantizeFp8Request {
+  t: NativeTensorArg;
+  device: number;
+  layout: 'bshd' | 'bhsd';
+  granularity: 'tensor' | 'head';
+  hadamard: boolean;
+  stream?: NativeStream;
+}
+
 export interface NativeBinding {
   /** Version of the addon (matches package.json). */
   version: string;
@@ -375,6 +387,7 @@ export interface NativeBinding {
   /** flashAttentionVarlen / flashAttentionVarlenBackward: packed sequences of different lengths. */
   varlenForward(req: NativeVarlenForwardRequest): Promise<NativeForwardResult>;
   varlenBackward(req: NativeVarlenBackwardRequest): Promise<NativeBackwardResult>;
+  quantizeFp8(req: NativeQuantizeFp8Request): Promise<{ data: NativeDeviceBuffer; descale: NativeDeviceBuffer }>;
   /** The decode path's plan (cuda/plan/decode_plan.h) for one shape on a real or hypothetical device. */
   planDecode(req: NativePlanDecodeRequest): NativeDecodePlan;
   /** Times a kernel on random device data with CUDA events (CUDA build with a GPU only). */
@@ -401,6 +414,7 @@ export const NATIVE_EXPORTS: ReadonlyArray<keyof NativeBinding> = [
   'benchDecode',
   'planFor',
   'planDecode',
+  'quantizeFp8',
   'DeviceBuffer',
   'Stream',
 ];

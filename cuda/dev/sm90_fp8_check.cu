@@ -1,5 +1,5 @@
 // sm90_fp8_check.cu — stand-alone dev harness for the sm90 e4m3 forward (not part of the addon).
-// Build with cuda/dev/sm90_fp8_build.sh; run on the GPU with .gpucarry/fp8/run.sh (or by hand).
+// Build with cuda/dev/sm90_build.sh; run on the GPU with .gpucarry/fp8/run.sh (or by hand).
 //
 //   sm90_fp8_check [--check] [--time] [--accuracy] [--small]
 //     --check     sm90_forward() with float8_e4m3 q, k, v against a float64 reference computed from
@@ -17,7 +17,10 @@
 //     --accuracy  the FlashAttention-3 outlier protocol: q, k, v ~ N(0, 1) plus N(0, 100) on 0.1% of
 //                 the entries, b 1, h 4, s 4096, d 128; RMSE against float64 on the unquantized values
 //                 of: our fp8 (per-head descales amax/448), our bf16, and a naive fp8 computation
-//                 (per-tensor scales, P in e4m3 in [0, 1], float64 otherwise, on the CPU).
+//                 (per-tensor scales, P in e4m3 in [0, 1], float64 otherwise, on the CPU); then the
+//                 same fp8 forward on q, k, v quantized by quantizeFp8's kernel (cuda/quant/) from
+//                 float32, without and with the hadamard rotation of q and k (v never rotated),
+//                 and a check that the kernel's bits equal the host rules of cuda/quant/e4m3.h.
 //     --small     a few tiny cases only (for compute-sanitizer)
 //   no flag: --check --time --accuracy
 #include <cinttypes>
@@ -37,8 +40,12 @@
 #include "sm90/api.h"
 #include "sm90/fp8_vt.h"
 #include "sm90/fwd_launch.cuh"
+#include "quant/api.h"
+#include "quant/e4m3.h"
 
 namespace {
+
+bool g_accuracy_fail = false;  // the quantizeFp8 kernel's bits differ from the host rules
 
 // ---- e4m3 on the host --------------------------------------------------------------------------
 uint8_t to_e4m3(float x) { return static_cast<uint8_t>(__nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3)); }
@@ -269,6 +276,56 @@ void run_timing() {
 }
 
 // ---- accuracy (FlashAttention-3's outlier protocol) -------------------------------------------
+// x (b, s, h, d) quantized by quantizeFp8's kernel from float32 (granularity 'head'); `mismatch`
+// counts bits and descales that differ from the host rules of quant/e4m3.h (the src-ts rules).
+void kernel_quantize(const std::vector<double>& x, int b, int s, int h, int d, bool hadamard, std::vector<uint8_t>& bits,
+                     std::vector<float>& ds, long& mismatch, cudaStream_t stream) {
+  namespace fq = flashattn::quant;
+  const size_t n = x.size();
+  std::vector<float> xf(x.begin(), x.end());
+  float* din;
+  uint8_t* dout;
+  float *dds, *ws;
+  fq::QuantParams qp;
+  qp.dtype = DType::kFloat32;
+  qp.b = b, qp.s = s, qp.h = h, qp.d = d;
+  qp.in_stride_b = qp.out_stride_b = static_cast<int64_t>(s) * h * d;
+  qp.in_stride_s = qp.out_stride_s = static_cast<int64_t>(h) * d;
+  qp.in_stride_h = qp.out_stride_h = d;
+  qp.hadamard = hadamard;
+  CK(cudaMalloc(&din, n * 4));
+  CK(cudaMalloc(&dout, n));
+  CK(cudaMalloc(&dds, static_cast<size_t>(b) * h * 4));
+  CK(cudaMalloc(&ws, fq::quantize_workspace_bytes(qp)));
+  CK(cudaMemcpy(din, xf.data(), n * 4, cudaMemcpyHostToDevice));
+  qp.in = din, qp.out = dout, qp.descale = dds;
+  fq::quantize_fp8(0, qp, ws, stream);
+  CK(cudaStreamSynchronize(stream));
+  bits.resize(n);
+  ds.resize(static_cast<size_t>(b) * h);
+  CK(cudaMemcpy(bits.data(), dout, n, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(ds.data(), dds, ds.size() * 4, cudaMemcpyDeviceToHost));
+  cudaFree(din); cudaFree(dout); cudaFree(dds); cudaFree(ws);
+  // The host rules.
+  if (hadamard) {
+    for (size_t r = 0; r < n / d; ++r) fq::hadamard_row(&xf[r * d], d);
+  }
+  std::vector<float> amax(ds.size(), 0.f);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t bh = (i / (static_cast<size_t>(s) * h * d)) * h + (i / d) % h;
+    amax[bh] = std::max(amax[bh], fq::amax_term(xf[i]));
+  }
+  for (size_t i = 0; i < ds.size(); ++i) {
+    const float sc = fq::scale_of(amax[i]);
+    mismatch += ds[i] != 1.f / sc;
+    amax[i] = sc;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t bh = (i / (static_cast<size_t>(s) * h * d)) * h + (i / d) % h;
+    mismatch += bits[i] != fq::f32_to_e4m3(xf[i] * amax[bh]);
+  }
+}
+
 void run_accuracy(std::mt19937_64& rng) {
   const int b = 1, s = 4096, h = 4, d = 128;
   const size_t n = static_cast<size_t>(b) * s * h * d;
@@ -330,7 +387,6 @@ void run_accuracy(std::mt19937_64& rng) {
   flashattn::sm90::sm90_forward(dcb.p, stream);
   CK(cudaStreamSynchronize(stream));
   const double rmse_bf16 = rmse_of(dcb.o);
-  CK(cudaStreamDestroy(stream));
 
   // Naive fp8 on the CPU: per-tensor scales, P in e4m3 in [0, 1], float64 otherwise.
   Fp8Data nf;
@@ -349,9 +405,28 @@ void run_accuracy(std::mt19937_64& rng) {
   double se = 0;
   for (size_t i = 0; i < n; ++i) se += (hn.o_naive[i] - ref.o_ref[i]) * (hn.o_naive[i] - ref.o_ref[i]);
   const double rmse_naive = std::sqrt(se / n);
+  // quantizeFp8's kernel, without and with the rotation of q and k.
+  double rmse_kq[2];
+  long mismatch = 0;
+  for (int had = 0; had < 2; ++had) {
+    Fp8Data kd;
+    kernel_quantize(ref.q, b, s, h, d, had, kd.q, kd.dq, mismatch, stream);
+    kernel_quantize(ref.k, b, s, h, d, had, kd.k, kd.dk, mismatch, stream);
+    kernel_quantize(ref.v, b, s, h, d, false, kd.v, kd.dv, mismatch, stream);
+    Fp8Device kdev;
+    make_fp8_device(c, scale, kd, kdev);
+    flashattn::sm90::sm90_forward(kdev.dc.p, stream);
+    CK(cudaStreamSynchronize(stream));
+    rmse_kq[had] = rmse_of(kdev.dc.o);
+  }
+  CK(cudaStreamDestroy(stream));
   std::printf("\n== accuracy, outlier protocol (N(0,1) + N(0,100) on 0.1%%), b1 h4 s4096 d128, RMSE vs float64\n");
   std::printf("accuracy: fp8 ours %.3e (bar 1.0e-2; FA3 paper 9.1e-3) | bf16 ours %.3e | naive fp8 %.3e (paper 2.4e-2)\n", rmse_fp8,
               rmse_bf16, rmse_naive);
+  std::printf("accuracy: fp8 quantizeFp8 kernel %.3e | fp8 quantizeFp8 kernel + hadamard q, k %.3e (bar 1.0e-2) | "
+              "kernel bits vs host rules: %ld mismatches\n",
+              rmse_kq[0], rmse_kq[1], mismatch);
+  g_accuracy_fail = mismatch != 0;
 }
 
 }  // namespace
@@ -378,7 +453,10 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(seed);
   int fails = 0;
   if (check) fails += run_checks(small, rng);
-  if (acc) run_accuracy(rng);
+  if (acc) {
+    run_accuracy(rng);
+    fails += g_accuracy_fail;
+  }
   if (timing) run_timing();
   std::printf("\nsm90_fp8_check: %s (%d failing)\n", fails ? "FAIL" : "PASS", fails);
   return fails ? 1 : 0;

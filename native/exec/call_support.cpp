@@ -93,6 +93,18 @@ void complete_owned(std::initializer_list<std::vector<Bound>*> groups) {
   }
 }
 
+bool reject_if_failed(napi_env env, Work* work, bool failed, const Failure& failure) {
+  if (failed) {
+    reject(env, work->deferred, failure);
+    return true;
+  }
+  if (!work->gpu_failure.empty()) {
+    reject(env, work->deferred, Failure{ErrorCode::kCuda, work->op + ": " + work->gpu_failure});
+    return true;
+  }
+  return false;
+}
+
 #if FLASHATTN_WITH_CUDA
 void bind_device(Bound& b, int device, void* stream) {
   if (!b.arg->absent && b.arg->on_device()) {

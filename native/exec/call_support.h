@@ -71,6 +71,42 @@ void queue_cpu_call(napi_env env, EnvState* state, Call* call) {
   queue_cpu(env, call);
 }
 
+// The first step of a settle: rejects `work`'s promise with its own failure (`failed`) or with the
+// GPU failure the completion thread recorded; true when it rejected.
+bool reject_if_failed(napi_env env, Work* work, bool failed, const Failure& failure);
+
+// The synchronous part of a call of any kind: make() reads the request and returns the new call
+// (op and shared set here); start(call) starts it. A call that does not start is rejected and
+// freed here; what the promise settles with is the call's business.
+template <typename Make, typename Start>
+Napi::Value queue_call(const Napi::CallbackInfo& info, const char* op, Make&& make, Start&& start) {
+  Napi::Env env = info.Env();
+  const int64_t t_start = now_ns();
+  EnvState::free_orphans();
+  decltype(make()) call = nullptr;
+  try {
+    EnvState* state = EnvState::of(env);
+    call = make();
+    call->t_start_ns = t_start;
+    call->op = op;
+    call->shared = state->shared();
+    napi_value promise = new_promise(env, call);
+    try {
+      start(env, state, call);
+    } catch (...) {
+      // Not started: nothing enqueued uses its memory.
+      Failure f = call->failed ? call->failure : current_failure(op);
+      reject(env, call->deferred, f);
+      call->drop_refs(env);
+      delete call;
+    }
+    return Napi::Value(env, promise);
+  } catch (...) {
+    delete call;
+    return rejected_with_current(env, op);
+  }
+}
+
 #if FLASHATTN_WITH_CUDA
 // A CUDA call's stream: its Stream's, or a default stream of `device`; recorded on the call (and on
 // its environment, for the teardown wait). Call: a Work with gpu_core and gpu_stream.

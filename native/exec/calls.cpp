@@ -308,50 +308,34 @@ namespace {
 // A call of any attention kind whose request `parse()` reads.
 template <typename Parse>
 Napi::Value queue_attention(const Napi::CallbackInfo& info, const char* op, Parse&& parse) {
-  Napi::Env env = info.Env();
-  const int64_t t_start = now_ns();
-  EnvState::free_orphans();
-  AttentionCall* call = nullptr;
-  try {
-    EnvState* state = EnvState::of(env);
-    AttentionJob job = parse();
-    const int64_t t_parsed = now_ns();
-    call = new AttentionCall(std::move(job));
-    call->t_start_ns = t_start;
-    call->t_parsed_ns = t_parsed;
-    call->op = op;
-    call->shared = state->shared();
-    for (TensorArg* t : call->job.inputs()) {
-      call->inputs.emplace_back();
-      call->inputs.back().arg = t;
-    }
-    for (TensorArg* t : call->job.outputs()) {
-      call->outputs.emplace_back();
-      call->outputs.back().arg = t;
-    }
-    napi_value promise = new_promise(env, call);
-    try {
-      if (call->job.backend == Backend::kCpu) {
-        start_cpu_call(env, state, call);
-      } else {
+  return queue_call(
+      info, op,
+      [&] {
+        AttentionJob job = parse();
+        const int64_t t_parsed = now_ns();
+        auto* call = new AttentionCall(std::move(job));
+        call->t_parsed_ns = t_parsed;
+        for (TensorArg* t : call->job.inputs()) {
+          call->inputs.emplace_back();
+          call->inputs.back().arg = t;
+        }
+        for (TensorArg* t : call->job.outputs()) {
+          call->outputs.emplace_back();
+          call->outputs.back().arg = t;
+        }
+        return call;
+      },
+      [](napi_env env, EnvState* state, AttentionCall* call) {
+        if (call->job.backend == Backend::kCpu) {
+          start_cpu_call(env, state, call);
+        } else {
 #if FLASHATTN_WITH_CUDA
-        start_cuda_call(env, state, call);
+          start_cuda_call(env, state, call);
 #else
-        fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
+          fail(ErrorCode::kNoDevice, kBuiltWithoutCuda);
 #endif
-      }
-    } catch (...) {
-      // Not started: nothing enqueued uses its memory.
-      Failure f = call->failed ? call->failure : current_failure(op);
-      reject(env, call->deferred, f);
-      call->drop_refs(env);
-      delete call;
-    }
-    return Napi::Value(env, promise);
-  } catch (...) {
-    delete call;
-    return rejected_with_current(env, op);
-  }
+        }
+      });
 }
 
 }  // namespace

@@ -209,44 +209,28 @@ void start_cuda_call(napi_env, EnvState*, KvCacheCall*) { fail(ErrorCode::kNoDev
 }  // namespace
 
 Napi::Value KvCache(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const int64_t t_start = now_ns();
-  EnvState::free_orphans();
-  KvCacheCall* call = nullptr;
-  try {
-    EnvState* state = EnvState::of(env);
-    call = new KvCacheCall(parse_kvcache(info[0]));
-    call->t_start_ns = t_start;
-    call->op = kOp;
-    call->shared = state->shared();
-    auto bind_all = [](std::vector<Bound>& group, const std::vector<TensorArg*>& args) {
-      for (TensorArg* t : args) {
-        group.emplace_back();
-        group.back().arg = t;
-      }
-    };
-    bind_all(call->inputs, call->job.inputs());
-    bind_all(call->caches, call->job.caches());
-    bind_all(call->outputs, call->job.outputs());
-    napi_value promise = new_promise(env, call);
-    try {
-      if (call->job.backend == Backend::kCpu) {
-        start_cpu_call(env, state, call);
-      } else {
-        start_cuda_call(env, state, call);
-      }
-    } catch (...) {
-      // Not started: nothing enqueued uses its memory.
-      Failure f = call->failed ? call->failure : current_failure(kOp);
-      reject(env, call->deferred, f);
-      call->drop_refs(env);
-      delete call;
-    }
-    return Napi::Value(env, promise);
-  } catch (...) {
-    delete call;
-    return rejected_with_current(env, kOp);
-  }
+  return queue_call(
+      info, kOp,
+      [&] {
+        auto* call = new KvCacheCall(parse_kvcache(info[0]));
+        auto bind_all = [](std::vector<Bound>& group, const std::vector<TensorArg*>& args) {
+          for (TensorArg* t : args) {
+            group.emplace_back();
+            group.back().arg = t;
+          }
+        };
+        bind_all(call->inputs, call->job.inputs());
+        bind_all(call->caches, call->job.caches());
+        bind_all(call->outputs, call->job.outputs());
+        return call;
+      },
+      [](napi_env env, EnvState* state, KvCacheCall* call) {
+        if (call->job.backend == Backend::kCpu) {
+          start_cpu_call(env, state, call);
+        } else {
+          start_cuda_call(env, state, call);
+        }
+      });
 }
 
 }  // namespace flashattn::native
