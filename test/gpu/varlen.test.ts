@@ -15,6 +15,8 @@ import {
   tensor,
   type HostTensor,
 } from '../../src-ts/index';
+import { binding } from '../../src-ts/binding';
+import type { NativeSelectRequest } from '../../src-ts/binding';
 import { makeRng, randomTensor, rejectsWith, values } from '../helpers';
 import { gpuSuite } from './gpu-helpers';
 
@@ -56,6 +58,15 @@ function close(name: string, gpuV: ArrayLike<number>, cpuV: ArrayLike<number>, c
     const ok = cpuV[i] === -Infinity ? gpuV[i] === -Infinity : Math.abs(gpuV[i] - cpuV[i]) <= tol * scale;
     if (!ok) throw new Error(`${name} [${ctx}] at ${i}: gpu ${gpuV[i]}, cpu ${cpuV[i]}`);
   }
+}
+
+/** The plan's question for one sequence of case `c` alone, as flashAttention() asks it. */
+function selectOf(c: VCase, sq: number, sk: number): NativeSelectRequest {
+  const [wl, wr] = c.windowSize ?? [-1, c.causal ? 0 : -1];
+  return {
+    op: 'forward', device: 0, dtype: c.dtype, headDim: c.headDim, seqlenQ: sq, seqlenK: sk, headsQ: c.headsQ,
+    headsKV: c.headsKV, windowLeft: wl, windowRight: wr, batch: 1,
+  };
 }
 
 async function onDevice<T>(hosts: HostTensor[], fn: (d: DeviceTensor[]) => Promise<T>): Promise<T> {
@@ -126,12 +137,19 @@ async function check(c: VCase): Promise<void> {
       return r;
     });
     const tag = `${ctx} seq ${b}`;
-    sameBits('out', out.subarray(q0 * hd, (q0 + sq) * hd), values(alone.out), tag);
-    sameBits('dq', dq.subarray(q0 * hd, (q0 + sq) * hd), values(alone.dq), tag);
-    sameBits('dk', dk.subarray(k0 * hkd, (k0 + sk) * hkd), values(alone.dk), tag);
-    sameBits('dv', dv.subarray(k0 * hkd, (k0 + sk) * hkd), values(alone.dv), tag);
+    // A sequence of at most 16 queries runs alone on the split-KV decode kernels (the plan's
+    // decode route), a different kernel than the packed launch: the same values within rounding,
+    // not the same bits (its backward then reads that forward's out and lse).
+    const viaDecode = binding().select(selectOf(c, sq, sk)).decode === true;
+    const same = viaDecode
+      ? (name: string, a: ArrayLike<number>, bb: ArrayLike<number>, t: string) => close(name, a, bb, t, name === 'lse' ? 1e-5 : 2e-2)
+      : sameBits;
+    same('out', out.subarray(q0 * hd, (q0 + sq) * hd), values(alone.out), tag);
+    same('dq', dq.subarray(q0 * hd, (q0 + sq) * hd), values(alone.dq), tag);
+    same('dk', dk.subarray(k0 * hkd, (k0 + sk) * hkd), values(alone.dk), tag);
+    same('dv', dv.subarray(k0 * hkd, (k0 + sk) * hkd), values(alone.dv), tag);
     const al = values(alone.lse);
-    for (let h = 0; h < c.headsQ; h++) sameBits('lse', lse.subarray(h * tq + q0, h * tq + q0 + sq), al.subarray(h * sq, (h + 1) * sq), tag);
+    for (let h = 0; h < c.headsQ; h++) same('lse', lse.subarray(h * tq + q0, h * tq + q0 + sq), al.subarray(h * sq, (h + 1) * sq), tag);
   }
 
   // The CPU backend's varlen on the same 16-bit inputs (computed in float32 there).
