@@ -151,6 +151,7 @@ struct BenchResult {
   std::vector<float> ms;            // one CUDA-event time per iteration
   size_t peak_extra_bytes = 0;      // device memory beyond inputs and outputs, at its peak
   std::string kernel;               // what ran, e.g. "sm80 fwd d128"
+  float host_launch_us = 0;         // median host time of one iteration's enqueue (the launch path)
 };
 
 BenchResult bench(int device, const BenchRequest& request);

@@ -7,6 +7,7 @@
 // from cudaMalloc and so do not count.
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -112,11 +113,16 @@ void time_runs(BenchResources& res, int warmup, int iters, const Run& run_once, 
     start[i] = res.event();
     stop[i] = res.event();
   }
+  std::vector<float> host_us(iters);
   for (int i = 0; i < iters; ++i) {
     check(cudaEventRecord(start[i], res.stream), "cudaEventRecord");
+    const auto t0 = std::chrono::steady_clock::now();
     run_once();
+    host_us[i] = std::chrono::duration<float, std::micro>(std::chrono::steady_clock::now() - t0).count();
     check(cudaEventRecord(stop[i], res.stream), "cudaEventRecord");
   }
+  std::nth_element(host_us.begin(), host_us.begin() + iters / 2, host_us.end());
+  result.host_launch_us = host_us[iters / 2];
   check(cudaStreamSynchronize(res.stream), "bench timed runs");
   result.ms.resize(iters);
   for (int i = 0; i < iters; ++i) {

@@ -24,6 +24,7 @@ BenchOutcome outcome_of(cuda::BenchResult&& result) {
   outcome.ms = std::move(result.ms);
   outcome.peak_extra_bytes = result.peak_extra_bytes;
   outcome.kernel = std::move(result.kernel);
+  outcome.host_launch_us = result.host_launch_us;
   return outcome;
 }
 }  // namespace

@@ -19,6 +19,7 @@ struct BenchOutcome {
   std::vector<float> ms;
   size_t peak_extra_bytes = 0;
   std::string kernel;
+  float host_launch_us = 0;
 };
 BenchOutcome run_bench(const BenchQuery& query);
 

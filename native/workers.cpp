@@ -82,6 +82,7 @@ class BenchWorker final : public PromiseWorker {
     result.Set("ms", ms);
     result.Set("peakExtraBytes", Napi::Number::New(env, static_cast<double>(outcome_.peak_extra_bytes)));
     result.Set("kernel", Napi::String::New(env, outcome_.kernel));
+    result.Set("hostLaunchUs", Napi::Number::New(env, outcome_.host_launch_us));
     return result;
   }
 

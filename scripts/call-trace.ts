@@ -64,13 +64,14 @@ async function scenario(call: Call, inflight: number, rounds: number, warm: numb
   return { msPerCall: median(per), ...med } as Trace & { msPerCall: number };
 }
 
-/** Median kernel µs of the addon's CUDA-event bench for a bf16 d128 forward (what the bench reports). */
-async function benchUs(batch: number, s: number, heads: number, causal: boolean, seqlenQ = s): Promise<number> {
+/** Median kernel µs of the addon's CUDA-event bench for a bf16 d128 forward (what the bench reports),
+ * with what ran and the host time of its enqueue. */
+async function benchUs(batch: number, s: number, heads: number, causal: boolean, seqlenQ = s, env?: string): Promise<string> {
   const r = await binding().bench({
     op: 'forward', naive: false, device: 0, dtype: 'bfloat16', batch, seqlenQ, seqlenK: s, headsQ: heads, headsKV: heads,
     headDim: 128, scale: 1 / Math.sqrt(128), windowLeft: -1, windowRight: causal ? 0 : -1, deterministic: false, warmup: 10, iters: 50,
   });
-  return median(r.ms) * 1000;
+  return `${(median(r.ms) * 1000).toFixed(1)} us (${r.kernel}; host enqueue ${r.hostLaunchUs?.toFixed(1)} us)${env ?? ''}`;
 }
 
 async function main(): Promise<void> {
@@ -110,14 +111,14 @@ async function main(): Promise<void> {
       console.log(`varlen with device cu: ${(e as Error).message}`);
     });
   }
-  const benches: Array<[string, number]> = [
+  const benches: Array<[string, string]> = [
     ['tiny b1 sq1 sk128 h8', await benchUs(1, 128, 8, false, 1)],
     ['b1 s2048 h16 causal', await benchUs(1, 2048, 16, true)],
     ['b2 s8192 h16 causal', await benchUs(2, 8192, 16, true)],
     ['b4 s4096 h16 full', await benchUs(4, 4096, 16, false)],
     ['b4 s4096 h16 causal', await benchUs(4, 4096, 16, true)],
   ];
-  for (const [name, us] of benches) console.log(`bench kernel ${name}: ${us.toFixed(1)} us`);
+  for (const [name, us] of benches) console.log(`bench kernel ${name}: ${us}`);
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   console.log(['scenario'.padEnd(52), 'ms/call', 'kernel', 'gap', 'parse', 'plan', 'launch', 'sync', 'done', 'settle'].join(' | '));
   for (const [name, r] of rows) {

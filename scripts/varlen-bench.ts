@@ -7,6 +7,7 @@
 // padded rounds alternating), so the per-call host cost is amortized the same way for both.
 import { writeFileSync } from 'node:fs';
 
+import { binding } from '../src-ts/binding';
 import {
   DeviceTensor,
   Stream,
@@ -24,6 +25,28 @@ const D = 128;
 const IN_FLIGHT = 20;
 
 const total = LENS.reduce((a, b) => a + b, 0);
+
+// FLASHATTN_TRACE=gpu: the addon's per-call trace (GPU kernel time, the GPU's idle time before each
+// kernel, host milestones), collected per timed side and printed as medians after each case.
+const traces: Record<string, number>[] = [];
+if (process.env.FLASHATTN_TRACE === 'gpu') {
+  const nb = binding() as unknown as Record<string, (...args: unknown[]) => Promise<{ trace?: Record<string, number> }>>;
+  for (const name of ['forwardFlat', 'backward', 'varlenForward', 'varlenBackward']) {
+    const orig = nb[name];
+    nb[name] = function (this: unknown, ...args: unknown[]) {
+      return orig.apply(this, args).then((r) => {
+        if (r.trace) traces.push(r.trace);
+        return r;
+      });
+    };
+  }
+}
+const traceSummary = (): string => {
+  const med = (k: string) => median(traces.map((t) => t[k]).filter((x) => typeof x === 'number'));
+  const line = ['kernelUs', 'gapUs', 'launchUs', 'enqueueUs', 'doneUs', 'settleUs'].map((k) => `${k} ${med(k)?.toFixed(1)}`).join(', ');
+  traces.length = 0;
+  return line;
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Useful FLOPs of one sequence of length s: 4·s·s·h·d, halved for causal; backward 2.5×. */
@@ -52,9 +75,18 @@ async function timePair(a: () => Promise<DeviceTensor[]>, b: () => Promise<Devic
   };
   const ra: number[] = [];
   const rb: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    ra.push(await round(a));
-    rb.push(await round(b));
+  if (process.env.FLASHATTN_TRACE === 'gpu') {
+    // Traced: each side's rounds together, so each side's trace medians are its own.
+    traceSummary();
+    for (let r = 0; r < 7; r++) ra.push(await round(a));
+    console.log(`  trace, varlen: ${traceSummary()}`);
+    for (let r = 0; r < 7; r++) rb.push(await round(b));
+    console.log(`  trace, padded: ${traceSummary()}`);
+  } else {
+    for (let r = 0; r < 7; r++) {
+      ra.push(await round(a));
+      rb.push(await round(b));
+    }
   }
   return [median(ra), median(rb)];
 }

@@ -338,6 +338,8 @@ export interface NativeBenchResult {
   peakExtraBytes: number;
   /** What ran, e.g. 'sm80 fwd d128 bf16'. */
   kernel: string;
+  /** Median host time of one timed iteration's enqueue (the launch path), in microseconds. */
+  hostLaunchUs?: number;
 }
 
 /**
