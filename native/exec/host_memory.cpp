@@ -18,12 +18,13 @@ namespace flashattn::native {
 namespace {
 
 constexpr size_t kAlign = 64;
-constexpr size_t kMinPinned = size_t(64) << 10;
+constexpr size_t kMinPinned = size_t(4) << 10;  // a page: offsets, lengths, block tables are small
 
 struct PinnedPool {
   std::mutex mu;
   std::map<size_t, std::vector<void*>> idle;  // size class -> buffers
-  size_t idle_bytes = 0;
+  size_t idle_bytes = 0;                      // blocks above kSmallPinned
+  size_t idle_small_bytes = 0;                // blocks of at most kSmallPinned
 };
 
 PinnedPool& pool() {
@@ -61,7 +62,7 @@ HostBlock HostBlock::pinned(size_t bytes) {
     if (it != pool().idle.end() && !it->second.empty()) {
       b.ptr_ = it->second.back();
       it->second.pop_back();
-      pool().idle_bytes -= b.capacity_;
+      (b.capacity_ <= kSmallPinned ? pool().idle_small_bytes : pool().idle_bytes) -= b.capacity_;
       return b;
     }
   }
@@ -108,9 +109,14 @@ void HostBlock::reset() noexcept {
     bool kept = false;
     try {
       std::lock_guard<std::mutex> lock(pool().mu);
-      if (pool().idle_bytes + capacity_ <= kPinnedCacheBytes) {
+      // Small blocks have their own budget, so idle input-sized blocks (a DeviceTensor.from of
+      // 64 MiB, say) never push a call's offsets out: their free would synchronize the device on
+      // the JS thread in the middle of a stream of calls.
+      const bool small = capacity_ <= kSmallPinned;
+      size_t& idle = small ? pool().idle_small_bytes : pool().idle_bytes;
+      if (idle + capacity_ <= (small ? kPinnedSmallCacheBytes : kPinnedCacheBytes)) {
         pool().idle[capacity_].push_back(ptr_);
-        pool().idle_bytes += capacity_;
+        idle += capacity_;
         kept = true;
       }
     } catch (...) {
@@ -123,7 +129,7 @@ void HostBlock::reset() noexcept {
 
 size_t pinned_cached_bytes() {
   std::lock_guard<std::mutex> lock(pool().mu);
-  return pool().idle_bytes;
+  return pool().idle_bytes + pool().idle_small_bytes;
 }
 
 }  // namespace flashattn::native

@@ -4,8 +4,9 @@
 // synchronous part of a call.
 //
 // Plain blocks (CPU backend) come from aligned malloc; pinned blocks (CUDA staging) from a
-// process-wide pool of page-locked buffers that keeps up to kPinnedCacheBytes for reuse, since
-// cudaHostAlloc and cudaFreeHost are slow (and the free synchronizes the device).
+// process-wide pool of page-locked buffers that keeps up to kPinnedCacheBytes (and, apart,
+// kPinnedSmallCacheBytes of small blocks) for reuse, since cudaHostAlloc and cudaFreeHost are
+// slow (and the free synchronizes the device).
 #pragma once
 
 #include <cstddef>
@@ -37,8 +38,12 @@ class HostBlock {
   bool pinned_ = false;
 };
 
-// The pinned pool keeps at most this much idle memory.
+// The pinned pool keeps at most this much idle memory in blocks above kSmallPinned, and
+// kPinnedSmallCacheBytes more in blocks of at most kSmallPinned (a call's offsets, lengths and
+// block tables), each budget on its own.
 inline constexpr size_t kPinnedCacheBytes = size_t(256) << 20;
+inline constexpr size_t kSmallPinned = size_t(64) << 10;
+inline constexpr size_t kPinnedSmallCacheBytes = size_t(16) << 20;
 
 // Idle bytes the pinned pool holds now (for the soak report).
 size_t pinned_cached_bytes();
