@@ -44,8 +44,10 @@ void launch_split(const DecodeParams& p, const DecodeLaunch& L, const plan::Devi
                                   "cudaFuncSetAttribute(decode split kernel shared memory)");
   const dim3 grid((L.m_total + Tile::kBlockM - 1) / Tile::kBlockM, L.num_splits, p.b * p.h_k);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(p, L);
-  FA_CUDA_CHECK_LAUNCH("decode split kernel d" + std::to_string(D) + " m" + std::to_string(Tile::kBlockM) +
-                       (Deep ? " deep" : ""));
+  // The name is built once per instantiation: a failed launch is rare, every launch checks.
+  static const std::string name = "decode split kernel d" + std::to_string(D) + " m" + std::to_string(Tile::kBlockM) +
+                                  (Deep ? " deep" : "");
+  FA_CUDA_CHECK_LAUNCH(name);
 }
 
 // Whether the 16-row split kernel runs the deep-pipeline tile (decode_tile.h): allowed
