@@ -60,14 +60,7 @@ class AttentionCall final : public CpuTask {
     // (reusable from the device cache on any stream once released).
     complete_owned({&inputs, &outputs});
     if (scratch) scratch->complete();
-    if (failed) {
-      reject(env, deferred, failure);
-      return;
-    }
-    if (!gpu_failure.empty()) {
-      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + gpu_failure});
-      return;
-    }
+    if (reject_if_failed(env, this, failed, failure)) return;
     napi_value result = nullptr;
     if (napi_create_object(env, &result) != napi_ok) fail(ErrorCode::kInternal, "napi_create_object failed");
     if (tracing()) add_trace(env, result);

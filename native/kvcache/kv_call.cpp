@@ -62,14 +62,7 @@ class KvCacheCall final : public CpuTask {
   void settle(napi_env env) override {
     complete_owned({&inputs, &caches, &outputs});
     if (workspace) workspace->complete();
-    if (failed) {
-      reject(env, deferred, failure);
-      return;
-    }
-    if (!gpu_failure.empty()) {
-      reject(env, deferred, Failure{ErrorCode::kCuda, op + ": " + gpu_failure});
-      return;
-    }
+    if (reject_if_failed(env, this, failed, failure)) return;
     // Every caller array this call writes must still be there before any of them is written.
     std::vector<void*> dst(refs.size(), nullptr);
     for (std::vector<Bound>* group : {&caches, &outputs}) {
