@@ -17,7 +17,7 @@ import { type DType, allocHost, nativeArray } from './dtype';
 import { FlashAttentionError, describeValue, rewrap } from './errors';
 import { forwardFlat } from './flat';
 import { cachedProbe, native, noGpuReason } from './probe';
-import { pollAfterCall } from './spin';
+import { polled } from './spin';
 import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
 import {
@@ -440,9 +440,7 @@ export async function run<R>(fn: string, tensors: AnyTensor[], call: (args: Nati
       args.push(arg(t));
       if (t instanceof DeviceTensor) acquired.push(t);
     }
-    const pending = call(args);
-    pollAfterCall();
-    return await pending;
+    return await polled(call(args));
   } catch (e) {
     throw rewrap(e, fn);
   } finally {

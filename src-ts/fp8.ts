@@ -12,7 +12,7 @@ import { ownField, ownKeys } from './own';
 import { native } from './probe';
 import { type HostTensor, tensor } from './tensor';
 import { readTensorOperand } from './validate';
-import { pollAfterCall } from './spin';
+import { polled } from './spin';
 
 /** The largest finite float8_e4m3 value. */
 export const FLOAT8_E4M3_MAX = 448;
@@ -246,15 +246,15 @@ async function quantizeDevice(
   try {
     const arg = t.nativeArg(FN); // acquired before the first await: t may be disposed meanwhile
     try {
-      const pending = native().quantizeFp8({
-        t: arg,
-        device: t.device,
-        layout: opts.layout,
-        granularity: opts.granularity,
-        hadamard: opts.hadamard,
-      });
-      pollAfterCall();
-      res = await pending;
+      res = await polled(
+        native().quantizeFp8({
+          t: arg,
+          device: t.device,
+          layout: opts.layout,
+          granularity: opts.granularity,
+          hadamard: opts.hadamard,
+        }),
+      );
     } finally {
       t.release();
     }

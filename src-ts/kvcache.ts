@@ -13,7 +13,7 @@ import { Stream } from './stream';
 import { type HostTensor, tensor } from './tensor';
 import { type AnyTensor, type AttentionOptions, MAX_SOFTMAX_SCALE, MAX_THREADS, type NormalizedTensor, readInt32Operand, readTensorOperand } from './validate';
 import { testHooks } from './attention';
-import { pollAfterCall } from './spin';
+import { polled } from './spin';
 
 /** An int32 argument: a host tensor, a plain Int32Array (1-D), or a DeviceTensor. */
 export type Int32Input = HostTensor<'int32'> | Int32Array | DeviceTensor<'int32'>;
@@ -270,9 +270,7 @@ export async function flashAttentionWithKVCache(
       request[x.field] = nativeArg(x);
       if (x.value instanceof DeviceTensor) acquired.push(x.value);
     }
-    const pending = native().kvcache(request as NativeKvCacheRequest);
-    pollAfterCall();
-    res = await pending;
+    res = await polled(native().kvcache(request as NativeKvCacheRequest));
   } catch (e) {
     throw addonError(e);
   } finally {

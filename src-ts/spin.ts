@@ -39,12 +39,15 @@ function tick(): void {
   b.poll(false);
 }
 
-/** A GPU call may just have started: poll for completions for a while. @internal */
-export function pollAfterCall(): void {
-  if (WINDOW_MS === 0) return;
+/** `pending`, a call the addon has just started: polls for its completion (and any other) for a
+ * while. The call is already enqueued; this only changes how its settle is noticed. @internal */
+export function polled<T>(pending: Promise<T>): Promise<T> {
+  if (WINDOW_MS === 0) return pending;
   lastActivity = performance.now();
-  if (active) return;
-  active = true;
-  lastInFlight = -1;
-  setImmediate(tick);
+  if (!active) {
+    active = true;
+    lastInFlight = -1;
+    setImmediate(tick);
+  }
+  return pending;
 }
