@@ -8,9 +8,9 @@
 import { writeFileSync } from 'node:fs';
 
 import { binding } from '../src-ts/binding';
+import { type Trace, captureTraces } from './trace-capture';
 import { DeviceTensor, Stream, flashAttention, flashAttentionVarlen, tensor, toBfloat16 } from '../src-ts/index';
 
-type Trace = Record<string, number>;
 const KEYS = ['kernelUs', 'gapUs', 'parseUs', 'planUs', 'launchUs', 'enqueueUs', 'doneUs', 'settleUs'];
 
 const median = (xs: number[]): number => {
@@ -21,19 +21,6 @@ const median = (xs: number[]): number => {
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 let traces: Trace[] = [];
-function capture(): void {
-  const b = binding() as unknown as Record<string, (...args: unknown[]) => Promise<{ trace?: Trace }>>;
-  for (const name of ['forwardFlat', 'forward', 'varlenForward', 'backward', 'varlenBackward', 'kvcache']) {
-    const orig = b[name];
-    if (typeof orig !== 'function') continue;
-    b[name] = function (this: unknown, ...args: unknown[]) {
-      return orig.apply(this, args).then((r) => {
-        if (r && r.trace) traces.push(r.trace);
-        return r;
-      });
-    };
-  }
-}
 
 async function random(shape: number[]): Promise<DeviceTensor> {
   const f = new Float32Array(shape.reduce((a, x) => a * x, 1));
@@ -51,7 +38,7 @@ const dispose = (r: { out: unknown; lse: unknown }) => {
 /** Rounds of `inflight` calls at once (1: awaited one at a time); wall ms per call and trace medians. */
 async function scenario(call: Call, inflight: number, rounds: number, warm: number) {
   for (let i = 0; i < warm; i++) dispose(await call());
-  traces = [];
+  traces.length = 0;
   const per: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const t0 = nowMs();
@@ -76,7 +63,7 @@ async function benchUs(batch: number, s: number, heads: number, causal: boolean,
 
 async function main(): Promise<void> {
   if (process.env.FLASHATTN_TRACE !== 'gpu') console.warn('call-trace: set FLASHATTN_TRACE=gpu for the GPU columns');
-  capture();
+  traces = captureTraces();
   const jsonAt = process.argv.indexOf('--json');
   const mk = async (b: number, s: number, h: number) => ({ q: await random([b, s, h, 128]), k: await random([b, s, h, 128]), v: await random([b, s, h, 128]) });
   const stream = new Stream(0);

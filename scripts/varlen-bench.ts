@@ -7,7 +7,7 @@
 // padded rounds alternating), so the per-call host cost is amortized the same way for both.
 import { writeFileSync } from 'node:fs';
 
-import { binding } from '../src-ts/binding';
+import { captureTraces } from './trace-capture';
 import {
   DeviceTensor,
   Stream,
@@ -28,19 +28,7 @@ const total = LENS.reduce((a, b) => a + b, 0);
 
 // FLASHATTN_TRACE=gpu: the addon's per-call trace (GPU kernel time, the GPU's idle time before each
 // kernel, host milestones), collected per timed side and printed as medians after each case.
-const traces: Record<string, number>[] = [];
-if (process.env.FLASHATTN_TRACE === 'gpu') {
-  const nb = binding() as unknown as Record<string, (...args: unknown[]) => Promise<{ trace?: Record<string, number> }>>;
-  for (const name of ['forwardFlat', 'backward', 'varlenForward', 'varlenBackward']) {
-    const orig = nb[name];
-    nb[name] = function (this: unknown, ...args: unknown[]) {
-      return orig.apply(this, args).then((r) => {
-        if (r.trace) traces.push(r.trace);
-        return r;
-      });
-    };
-  }
-}
+const traces = process.env.FLASHATTN_TRACE === 'gpu' ? captureTraces() : [];
 const traceSummary = (): string => {
   const med = (k: string) => median(traces.map((t) => t[k]).filter((x) => typeof x === 'number'));
   const line = ['kernelUs', 'gapUs', 'launchUs', 'enqueueUs', 'doneUs', 'settleUs'].map((k) => `${k} ${med(k)?.toFixed(1)}`).join(', ');
