@@ -44,7 +44,8 @@ DecodeParams decode_params_of_forward(const AttnParams& p);
 
 // Query rows per (batch, head) up to which the plan sends a 16-bit forward to the decode kernels
 // (split-KV, the query heads of a KV group in one tile) instead of the prefill kernels, whose
-// 128-row query tiles would hold one useful row (docs/perf-notes.md, "Small-query forwards").
+// 128-row query tiles would hold one useful row (docs/perf-notes.md, "Execution core: settling
+// from the JS thread, the decode route, the GPU's clock").
 constexpr int kDecodeMaxQueries = 16;
 
 inline bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }

@@ -195,8 +195,6 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
   if (force == Force::kSm90) {
     if (!sm90_ok) return none("FLASHATTN_KERNEL_PATH=sm90 forces the sm90 path, but " + sm90_why);
   }
-  // The sm90 forward, where it fits, is the default on capability 9.0 (FLASHATTN_KERNEL_PATH=sm80
-  // picks the sm80 kernels instead).
   // A forward of a few query rows (decode-shaped) runs on the split-KV decode kernels, which every
   // build has for every arch, unless FLASHATTN_KERNEL_PATH forces a prefill path.
   const auto route_to_decode = [&](Plan& plan) {
@@ -206,6 +204,8 @@ Plan make_plan(Op op, const AttnParams& p, const DeviceFacts& dev, const std::ve
     }
     return plan;
   };
+  // The sm90 forward, where it fits, is the default on capability 9.0 (FLASHATTN_KERNEL_PATH=sm80
+  // picks the sm80 kernels instead).
   if (sm90_ok) {
     Plan plan;
     plan.path = KernelPath::kSm90;

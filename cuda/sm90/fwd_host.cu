@@ -1,7 +1,6 @@
 // fwd_host.cu — host side of the sm90 forward: which requests it covers, the tensor maps the
 // copy engine reads, and the dispatch from the runtime head dim and dtype to an instantiation.
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -10,6 +9,7 @@
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>
 
+#include "../api.h"  // cuda::device_facts
 #include "common/check.h"
 #include "sm90/api.h"
 #include "sm90/fp8_vt.h"
@@ -142,14 +142,7 @@ FwdParams make_fwd_params(const AttnParams& p, int block_n, const void* vt, int 
 
 int fwd_grid(int device, int tiles, bool persistent) {
   if (!persistent) return tiles;
-  // The SM count, read once per device (the launch path asks on every call).
-  constexpr int kDevices = 64;
-  static std::atomic<int> sm_count[kDevices] = {};
-  int sms = device >= 0 && device < kDevices ? sm_count[device].load(std::memory_order_relaxed) : 0;
-  if (sms == 0) {
-    cuda::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SM count)");
-    if (device >= 0 && device < kDevices) sm_count[device].store(sms, std::memory_order_relaxed);
-  }
+  const int sms = cuda::device_facts(device).sm_count;  // read once per device
   return tiles < sms ? tiles : sms;
 }
 
