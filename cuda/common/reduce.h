@@ -18,6 +18,19 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x;
 }
 
+// Over the 32 lanes of a warp (the decode combine's per-row reductions over splits).
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
 // exp2 through the SFU (ex2.approx). Scores are pre-multiplied by scale*log2(e), so the softmax
 // needs one FFMA and one MUFU per element instead of a full expf.
 __device__ __forceinline__ float fast_exp2(float x) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "common/reduce.h"
 #include "sm80/mma.h"
 #include "decode/decode_params.h"
 #include "decode/decode_tile.h"
@@ -74,6 +75,76 @@ __device__ __forceinline__ void store_row(const DecodeParams& p, const DecodeLau
     for (int x = 0; x < N / 2; ++x) reinterpret_cast<uint32_t*>(dst)[x] = packed[x];
   }
   if (col == 0 && p.lse != nullptr) p.lse[(static_cast<int64_t>(bi) * p.h + hq) * p.s_q + i] = lse;
+}
+
+// Bytes of shared memory merge_tile_splits needs for `rows` packed rows of `splits` splits.
+__host__ __device__ constexpr size_t merge_smem_bytes(int rows, int splits) {
+  return static_cast<size_t>(rows) * (splits + 1) * sizeof(float);
+}
+
+// The fused combine of one query tile (rows m0 .. m0 + rows_here - 1 of (batch row, KV head) bh),
+// run by all kThreads threads of the CTA that counted in last, with `smem` holding
+// merge_smem_bytes(rows_here, num_splits). The same sums as combine_splits, with the loads in
+// flight together rather than one split after another (each a trip to L2):
+//   1. every split's LSE of every row, one load per thread and element, into shared memory;
+//   2. per row (one warp), the max, the weights exp(lse_s - max) normalized by their sum, the LSE;
+//   3. O per (row, 4 columns) as the weighted sum of the partials, eight splits' loads at a time.
+template <typename E, int D, int kThreads>
+__device__ __forceinline__ void merge_tile_splits(const DecodeParams& p, const DecodeLaunch& L, int64_t rows_per_split,
+                                                  int bi, int hk, int bh, int m0, int rows_here, float* smem) {
+  const int S = L.num_splits;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  float* lse_s = smem;               // (rows_here)
+  float* w_s = smem + rows_here;     // (rows_here, S): LSE, then weights
+  const int64_t row0 = static_cast<int64_t>(bh) * L.m_total + m0;
+  for (int idx = tid; idx < rows_here * S; idx += kThreads) {
+    const int rr = idx / S, s = idx - rr * S;
+    w_s[idx] = __ldcg(L.lse_ws + s * rows_per_split + row0 + rr);
+  }
+  __syncthreads();
+  for (int rr = warp; rr < rows_here; rr += kThreads / 32) {
+    float* w = w_s + rr * S;
+    float mx = -INFINITY;
+    for (int s = lane; s < S; s += 32) mx = fmaxf(mx, w[s]);
+    mx = warp_max(mx);
+    float sum = 0.f;
+    for (int s = lane; s < S; s += 32) {
+      // A split that saw no key has LSE -inf: weight 0 (also when every split is empty).
+      const float ws = w[s] == -INFINITY ? 0.f : __expf(w[s] - mx);
+      w[s] = ws;
+      sum += ws;
+    }
+    sum = warp_sum(sum);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    for (int s = lane; s < S; s += 32) w[s] *= inv;
+    if (lane == 0) lse_s[rr] = sum > 0.f ? mx + __logf(sum) : -INFINITY;
+  }
+  __syncthreads();
+  constexpr int kQuads = D / 4;
+  constexpr int kBatch = 8;  // splits whose partial loads are in flight together
+  const int64_t split_step = rows_per_split * D;
+  for (int item = tid; item < rows_here * kQuads; item += kThreads) {
+    const int rr = item / kQuads, c = (item % kQuads) * 4;
+    const float* src = L.o_ws + (row0 + rr) * D + c;
+    const float* w = w_s + rr * S;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int s0 = 0; s0 < S; s0 += kBatch) {
+      float4 v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u)
+        v[u] = s0 + u < S ? __ldcg(reinterpret_cast<const float4*>(src + (s0 + u) * split_step))
+                          : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const float ws = s0 + u < S ? w[s0 + u] : 0.f;
+        acc[0] += ws * v[u].x;
+        acc[1] += ws * v[u].y;
+        acc[2] += ws * v[u].z;
+        acc[3] += ws * v[u].w;
+      }
+    }
+    store_row<E>(p, L, bi, hk, m0 + rr, c, acc, lse_s[rr]);
+  }
 }
 
 // One warp per packed row (b * h_k * m_total rows); each lane owns D/32 consecutive columns.

@@ -44,6 +44,9 @@ struct DecodeTile {
   static constexpr int kOStride = D + 8;
   static constexpr size_t kEpilogueBytes = (size_t(kWN) * kBlockM * kOStride + 2 * kWN * kBlockM) * 4;
   static constexpr size_t kStageBytes = size_t(kStages) * 2 * kTileElems * 2;
+  // The fused combine's shared memory (the stage buffers again): merge_smem_bytes of the tile's
+  // rows and splits must fit, else it merges with combine_splits (one split after another).
+  static constexpr size_t kMergeBytes = kEpilogueBytes > kStageBytes ? kEpilogueBytes : kStageBytes;
   // Paged caches: a ring of kTableRing stages' (physical block, row within it) per key row, looked
   // up kTableAhead iterations before the copies that use them, so the block-table reads' latency
   // never stalls the copy pipeline (and each row is looked up once, not by every thread).
@@ -51,7 +54,7 @@ struct DecodeTile {
   static constexpr int kTableAhead = kTableRing - kStages + 1;
   static constexpr size_t kTableBytes = size_t(kTableRing) * kBlockN * 2 * 4;
   static constexpr size_t kSmemBytes =
-      size_t(kQElems) * 2 + (kEpilogueBytes > kStageBytes ? kEpilogueBytes : kStageBytes) + kTableBytes;
+      size_t(kQElems) * 2 + kMergeBytes + kTableBytes;
   // CTAs per SM the heuristic assumes (shared memory allows it; registers are checked by ptxas -v).
   static constexpr int kCtasPerSm = (D == 256 || Deep) ? 1 : 2;
 };

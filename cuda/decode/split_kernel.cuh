@@ -304,22 +304,29 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM, Deep>::kCtasPerSm)
   if (direct || L.counters == nullptr) return;
 
   // ---- fused combine: the last of this tile's split CTAs to arrive merges all the partials ------
-  // Release: each thread's partial stores are ordered before the arrival by its own fence and the
-  // barrier. Acquire: the arriving thread's fence after it sees the count, then the barrier, then
-  // reads through L2 (combine_splits). The last CTA zeroes the counter: every split has counted, so
-  // no other CTA touches it again in this launch and the next call finds it zero.
+  // Release: the barrier orders every thread's partial stores before thread 0's arrival, a
+  // gpu-scope acq_rel atomic (cumulative over what the barrier ordered before it; one release per
+  // CTA instead of a fence per thread). Acquire: the same atomic in the CTA that sees the count
+  // reach num_splits, then the barrier, then reads through L2 (merge_tile_splits). The last CTA
+  // zeroes the counter: every split has counted, so no other CTA touches it again in this launch
+  // and the next call finds it zero.
   __shared__ int is_last;
-  __threadfence();
   __syncthreads();
   if (tid == 0) {
     int* counter = L.counters + static_cast<int64_t>(bh) * gridDim.x + blockIdx.x;
-    const int arrived = atomicAdd(counter, 1) + 1;
-    is_last = arrived == L.num_splits;
-    if (arrived == L.num_splits) atomicExch(counter, 0);
-    __threadfence();
+    int before;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(before) : "l"(counter) : "memory");
+    is_last = before + 1 == L.num_splits;
+    if (before + 1 == L.num_splits) *counter = 0;
   }
   __syncthreads();
   if (!is_last) return;
+  const int rows_here = min(kBlockM, L.m_total - m0);
+  if (merge_smem_bytes(rows_here, L.num_splits) <= Tile::kMergeBytes) {
+    merge_tile_splits<E, D, Tile::kThreads>(p, L, rows_per_split, bi, hk, bh, m0, rows_here,
+                                            reinterpret_cast<float*>(kv_s));
+    return;
+  }
   for (int item = tid; item < kBlockM * kQuads; item += Tile::kThreads) {
     const int rr = item / kQuads, c = (item % kQuads) * 4;
     const int r = m0 + rr;

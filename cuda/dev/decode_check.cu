@@ -1,6 +1,6 @@
 // decode_check.cu — stand-alone harness for the split-KV decode kernels (cuda/decode/).
 //
-//   decode_check [--check] [--bench] [--errors]    (check and bench when none is given)
+//   decode_check [--check] [--bench] [--bars] [--errors]    (check and bench when none is given)
 //
 // --errors the checker's self-test (naive output passes, perturbed/NaN/non-empty fails) and input
 //          validation (decode_forward must throw flashattn::cuda::Error); needs no GPU. --check
@@ -18,7 +18,10 @@
 //          launch gaps do not count) for batch 1/16/64 x context 1k…128k, h 32 / h_k 8, d128 bf16,
 //          contiguous and paged 16 / 256, in TB/s of K/V read (2·b·ctx·h_k·d·2 bytes). Small shapes
 //          rotate over copies spread through >= 512 MB so L2 does not hold them. The bars of
-//          issue 10 are printed last.
+//          issue 10 are printed last. The workspace is zeroed once and reused
+//          (decode_forward_reusing, as the addon's bench and a server's per-stream workspace do).
+// --bars   the bench on the bar shapes only (b1 x 8k, b1 x 128k, b16 x 8k contiguous and paged 16,
+//          b64 x 4k) and the b1 split sweep: for A/B runs of several builds or settings.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -835,7 +838,14 @@ int run_error_checks() {
        }},
       {"4 splits, no workspace", "workspace", [](DecodeParams& p) { p.num_splits = 4; }},
       {"cache rows < batch", "fewer rows", [](DecodeParams& p) { p.batch_cache = 1; }},
-      {"missing cache_seqlens", "cache_seqlens", [](DecodeParams& p) { p.cache_seqlens = nullptr; }},
+      // Without cache_seqlens every row is full (a plain forward); appending needs the lengths.
+      {"append, no cache_seqlens", "cache_seqlens",
+       [](DecodeParams& p) {
+         p.cache_seqlens = nullptr;
+         p.k_new = reinterpret_cast<void*>(0x60000);
+         p.v_new = reinterpret_cast<void*>(0x68000);
+         p.s_new = 1;
+       }},
   };
   int fails = 0;
   for (const E& e : cases) {
@@ -882,7 +892,7 @@ struct BenchRow {
   double ms, tbs;
 };
 
-int run_bench() {
+int run_bench(bool bars_only) {
   const int h = 32, h_k = 8, d = 128;
   const int batches[] = {1, 16, 64};
   const int ctxs[] = {1024, 4096, 8192, 16384, 32768, 131072};
@@ -954,8 +964,10 @@ int run_bench() {
       const size_t off = static_cast<size_t>(i % sets) * elems;
       p.k_cache = kpool.p + off;
       p.v_cache = vpool.p + off;
-      flashattn::decode::decode_forward(p, ws.p, st);
+      flashattn::decode::decode_forward_reusing(p, ws.p, st);
     };
+    // Each shape's counters sit where another split count keeps partials: zero them first.
+    CK(cudaMemsetAsync(ws.p, 0, p.workspace_bytes, st));
     for (int i = 0; i < warm; ++i) call(i);
     spin_kernel<<<1, 1, 0, st>>>(4000000);  // ~2 ms: the host queues every timed call meanwhile
     for (int i = 0; i < iters; ++i) {
@@ -972,9 +984,14 @@ int run_bench() {
     const double tbs = bytes / (med * 1e-3) / 1e12;
     return BenchRow{b, ctx, page, p.num_splits, med, tbs};
   };
+  auto is_bar_shape = [](int b, int ctx, int page) {
+    return (b == 1 && (ctx == 8192 || ctx == 131072) && page != 256) || (b == 16 && ctx == 8192 && page != 256) ||
+           (b == 64 && ctx == 4096 && page == 0);
+  };
   for (int b : batches)
     for (int ctx : ctxs)
       for (int page : pages) {
+        if (bars_only && !is_bar_shape(b, ctx, page)) continue;
         const BenchRow r = measure(b, ctx, page, 0);
         rows.push_back(r);
         std::printf("%-4d %-7d %-8s %6d %10.1f %8.3f\n", b, ctx, page ? ("paged" + std::to_string(page)).c_str() : "contig",
@@ -984,9 +1001,10 @@ int run_bench() {
   std::printf("\n== split sweep (contiguous; TB/s at forced split counts, * = the heuristic's choice)\n");
   const int sweep[][2] = {{1, 8192}, {1, 131072}, {16, 8192}, {64, 4096}};
   for (const auto& sh : sweep) {
+    if (bars_only && sh[0] != 1) continue;
     const int chosen = measure(sh[0], sh[1], 0, 0).splits;
     std::printf("b%-2d x %-4s", sh[0], (std::to_string(sh[1] / 1024) + "k").c_str());
-    for (int sp : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128}) {
+    for (int sp : {1, 2, 4, 8, 16, 24, 32, 33, 48, 64, 96, 128}) {
       if (sp > 1 && static_cast<long long>(sp) * 128 > sh[1]) break;
       std::printf("  %d%s:%.2f", sp, sp == chosen ? "*" : "", measure(sh[0], sh[1], 0, sp).tbs);
     }
@@ -1002,7 +1020,8 @@ int run_bench() {
               "paged16", "paged256");
   for (int b : batches)
     for (int ctx : {1024, 8192, 131072})
-      std::printf("b%-2d x %-4s %9.3f %9.3f %9.3f\n", b, (std::to_string(ctx / 1024) + "k").c_str(),
+      if (!bars_only)
+        std::printf("b%-2d x %-4s %9.3f %9.3f %9.3f\n", b, (std::to_string(ctx / 1024) + "k").c_str(),
                   find(b, ctx, 0).tbs, find(b, ctx, 16).tbs, find(b, ctx, 256).tbs);
   struct Bar {
     const char* what;
@@ -1026,14 +1045,15 @@ int run_bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool check = false, bench = false, errors = false;
+  bool check = false, bench = false, errors = false, bars_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check") check = true;
     else if (a == "--bench") bench = true;
     else if (a == "--errors") errors = true;
+    else if (a == "--bars") bench = bars_only = true;
     else {
-      std::fprintf(stderr, "usage: decode_check [--check] [--bench] [--errors]\n");
+      std::fprintf(stderr, "usage: decode_check [--check] [--bench] [--bars] [--errors]\n");
       return 2;
     }
   }
@@ -1043,7 +1063,7 @@ int main(int argc, char** argv) {
     int fails = 0, misses = 0;
     if (check) fails = run_checker_selftest() + run_error_checks();
     if (check) fails += run_checks(std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32));
-    if (bench) misses = run_bench();
+    if (bench) misses = run_bench(bars_only);
     if (check) std::printf("correctness: %s\n", fails ? "FAILED" : "all passed");
     if (bench) std::printf("bars: %d missed\n", misses);
     return fails ? 1 : 0;
