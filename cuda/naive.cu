@@ -14,6 +14,7 @@
 #include "api.h"
 #include "sm80/mma.h"
 #include "common/check.h"
+#include "common/reduce.h"
 
 namespace flashattn::cuda {
 namespace {
@@ -93,10 +94,7 @@ __global__ void __launch_bounds__(kThreads) naive_scores(const NaiveArgs a) {
 }
 
 __device__ float block_reduce(float x, bool is_max, float* red) {
-  for (int o = 16; o > 0; o /= 2) {
-    const float y = __shfl_xor_sync(0xffffffffu, x, o);
-    x = is_max ? fmaxf(x, y) : x + y;
-  }
+  x = is_max ? warp_max(x) : warp_sum(x);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __syncthreads();  // red[] may still be read by the previous reduction
   if (lane == 0) red[warp] = x;

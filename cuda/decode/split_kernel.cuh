@@ -316,8 +316,9 @@ __global__ void __launch_bounds__(128, DecodeTile<D, WM, Deep>::kCtasPerSm)
     int* counter = L.counters + static_cast<int64_t>(bh) * gridDim.x + blockIdx.x;
     int before;
     asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(before) : "l"(counter) : "memory");
-    is_last = before + 1 == L.num_splits;
-    if (before + 1 == L.num_splits) *counter = 0;
+    const bool last = before + 1 == L.num_splits;
+    is_last = last;
+    if (last) *counter = 0;
   }
   __syncthreads();
   if (!is_last) return;

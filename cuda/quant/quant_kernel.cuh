@@ -13,6 +13,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "common/reduce.h"
 #include "quant/api.h"
 #include "quant/e4m3.h"
 
@@ -99,8 +100,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) amax_kernel(QuantParams p
       for (int e = 0; e < kE; ++e) m = fmaxf(m, amax_term(x[e]));
     }
   });
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  m = warp_max(m);
   if (threadIdx.x % 32 == 0 && m > 0.f) atomicMax(reinterpret_cast<unsigned int*>(amax + blockIdx.x), __float_as_uint(m));
 }
 
