@@ -8,8 +8,8 @@ cd "$(dirname "$0")/../.."
 jobs=${1:-$(nproc)}
 out=.devbin/obj-sm90
 mkdir -p "$out"
-flags=(-std=c++17 -O3 --expt-relaxed-constexpr -lineinfo "-gencode=arch=compute_90a,code=sm_90a" -I. -Icuda -Xptxas -v)
-srcs=(cuda/generated/sm90_fwd_*.cu cuda/sm90/fwd_host.cu cuda/sm90/tma_map.cu cuda/sm90/fp8_*.cu cuda/quant/quant.cu cuda/dev/sm90_fwd_check.cu cuda/dev/sm90_fp8_check.cu)
+flags=(-std=c++17 -O3 --expt-relaxed-constexpr -lineinfo "-gencode=arch=compute_90a,code=sm_90a" -I. -Icuda -Xptxas -v -DFLASHATTN_CUDA_ARCHS='"90a"')
+srcs=(cuda/generated/sm90_fwd_*.cu cuda/sm90/fwd_host.cu cuda/sm90/tma_map.cu cuda/runtime.cu cuda/plan/*.cpp cuda/sm90/fp8_*.cu cuda/quant/quant.cu cuda/dev/sm90_fwd_check.cu cuda/dev/sm90_fp8_check.cu)
 for src in "${srcs[@]}"; do
   while (( $(jobs -rp | wc -l) >= jobs )); do wait -n; done
   obj=$out/$(basename "${src%.cu}").o
